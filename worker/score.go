@@ -1,0 +1,184 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/clvd/clvd/clv"
+	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/internal/money"
+	"github.com/clvd/clvd/store"
+)
+
+// populationKey is the tenant state under which the population (tier and RFM cut-points) is kept.
+const populationKey = "population"
+
+// scoring is what a tenant's customers are scored with: the fitted model (nil: heuristics) and the
+// population they are ranked against (nil: none built yet).
+type scoring struct {
+	model      *clv.Model
+	modelID    int64 // the stored record it came from (0: none)
+	population *clv.Population
+}
+
+// purchasesOf turns stored orders into the model's purchases: cancelled and fully refunded orders are
+// not purchases; the rest count with their net value. Amounts are in the customer's main currency
+// (the one most of their orders use); orders in other currencies still count as purchases but add no
+// value, because clvd does not convert currencies.
+func purchasesOf(orders []store.OrderRecord) (purchases []clv.Purchase, currency string, historicMinor int64) {
+	counts := map[string]int{}
+	for _, o := range orders {
+		if o.Status != integrations.OrderCancelled && o.Status != integrations.OrderRefunded {
+			counts[o.Currency]++
+		}
+	}
+	for c, n := range counts {
+		if n > counts[currency] || (n == counts[currency] && c < currency) {
+			currency = c
+		}
+	}
+	for _, o := range orders {
+		if o.Status == integrations.OrderCancelled || o.Status == integrations.OrderRefunded {
+			continue
+		}
+		amount := 0.0
+		if o.Currency == currency {
+			amount = money.ToMajor(o.NetMinor, o.Currency)
+			historicMinor += o.NetMinor
+		}
+		purchases = append(purchases, clv.Purchase{Time: o.CreatedAt, Amount: amount})
+	}
+	return purchases, currency, historicMinor
+}
+
+// signalsOf counts the support signals of a customer's tickets; a ticket created within recent
+// counts as recent.
+func signalsOf(tickets []store.Ticket, now time.Time, recent time.Duration) clv.SupportSignals {
+	var s clv.SupportSignals
+	for _, t := range tickets {
+		open := !integrations.TicketResolved(t.Status)
+		if open {
+			s.OpenTickets++
+			if t.Priority == "urgent" {
+				s.UrgentOpen++
+			}
+		}
+		created := t.CreatedAt
+		if created.IsZero() {
+			created = t.UpdatedAt
+		}
+		if now.Sub(created) <= recent {
+			s.RecentTickets++
+		}
+		if t.Satisfaction == "bad" {
+			s.BadRatings++
+		}
+	}
+	return s
+}
+
+// computeScore scores one customer from their stored orders and tickets.
+func computeScore(orders []store.OrderRecord, tickets []store.Ticket, sc scoring, settings Settings, now time.Time) store.Score {
+	purchases, currency, historic := purchasesOf(orders)
+	cfg := settings.Scoring
+	s := clv.ScoreCustomer(purchases, signalsOf(tickets, now, settings.RecentTicketWindow()), sc.model, cfg, now)
+	var pop clv.Population
+	if sc.population != nil {
+		pop = *sc.population
+	}
+	tier := pop.Tier(s, cfg, now)
+	out := store.Score{
+		Model:             s.Model,
+		Currency:          currency,
+		HistoricMinor:     historic,
+		SimpleCLV:         s.SimpleCLV,
+		PredictedCLV:      s.PredictedCLV,
+		PAlive:            s.PAlive,
+		ChurnProbability:  s.Churn.Probability,
+		ChurnBand:         s.Churn.Band,
+		ChurnReasons:      s.Churn.Reasons,
+		Tier:              tier,
+		Segment:           pop.Segment(s, now),
+		ExpectedPurchases: s.ExpectedPurchases,
+		Orders:            len(purchases),
+		Tags:              settings.ManagedTags(tier, s.Churn.Band),
+		ScoredAt:          now.UTC(),
+	}
+	if !s.ExpectedNextOrder.IsZero() {
+		t := s.ExpectedNextOrder.UTC()
+		out.ExpectedNextOrder = &t
+	}
+	if len(purchases) > 0 {
+		t := purchases[len(purchases)-1].Time.UTC()
+		out.LastOrder = &t
+	}
+	return out
+}
+
+// modelCache keeps each tenant's model and population for a short while: every rescore needs them,
+// and they change once a day.
+type modelCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[string]modelEntry
+}
+
+type modelEntry struct {
+	s  scoring
+	at time.Time
+}
+
+func (c *modelCache) invalidate(tenantID string) {
+	c.mu.Lock()
+	delete(c.entries, tenantID)
+	c.mu.Unlock()
+}
+
+func (c *modelCache) get(ctx context.Context, st Store, tenantID string) (scoring, error) {
+	c.mu.Lock()
+	e, ok := c.entries[tenantID]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < c.ttl {
+		return e.s, nil
+	}
+	var sc scoring
+	// The newest record that is not a failed fit decides: a fit that failed keeps the model before it.
+	recs, err := st.ListModels(ctx, tenantID, 20)
+	if err != nil {
+		return sc, err
+	}
+	for _, rec := range recs {
+		if rec.Kind == modelKindFailed {
+			continue
+		}
+		sc.modelID = rec.ID
+		if rec.Kind == modelKindBGNBD {
+			var m clv.Model
+			if err := json.Unmarshal(rec.Params, &m); err != nil {
+				return sc, fmt.Errorf("tenant %s: stored model %d: %w", tenantID, rec.ID, err)
+			}
+			sc.model = &m
+		}
+		break
+	}
+	raw, _, err := st.GetTenantState(ctx, tenantID, populationKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return sc, err
+	default:
+		var p clv.Population
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return sc, fmt.Errorf("tenant %s: stored population: %w", tenantID, err)
+		}
+		sc.population = &p
+	}
+	c.mu.Lock()
+	c.entries[tenantID] = modelEntry{s: sc, at: time.Now()}
+	c.mu.Unlock()
+	return sc, nil
+}
