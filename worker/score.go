@@ -125,6 +125,10 @@ type modelCache struct {
 	ttl     time.Duration
 	mu      sync.Mutex
 	entries map[string]modelEntry
+	// generation counts invalidations per tenant: a load that started before an invalidation must
+	// not store what it read, or a refit's new population would be hidden behind the old one for a
+	// whole TTL.
+	generation map[string]uint64
 }
 
 type modelEntry struct {
@@ -135,14 +139,21 @@ type modelEntry struct {
 func (c *modelCache) invalidate(tenantID string) {
 	c.mu.Lock()
 	delete(c.entries, tenantID)
+	if c.generation == nil {
+		c.generation = map[string]uint64{}
+	}
+	c.generation[tenantID]++
 	c.mu.Unlock()
 }
 
 func (c *modelCache) get(ctx context.Context, st Store, tenantID string) (scoring, error) {
 	c.mu.Lock()
 	e, ok := c.entries[tenantID]
+	gen := c.generation[tenantID]
 	c.mu.Unlock()
-	if ok && time.Since(e.at) < c.ttl {
+	// A tenant without a population is about to get one (its bootstrap refit is queued), possibly in
+	// another process whose invalidation never reaches this cache: read it fresh until it exists.
+	if ok && e.s.population != nil && time.Since(e.at) < c.ttl {
 		return e.s, nil
 	}
 	var sc scoring
@@ -178,7 +189,9 @@ func (c *modelCache) get(ctx context.Context, st Store, tenantID string) (scorin
 		sc.population = &p
 	}
 	c.mu.Lock()
-	c.entries[tenantID] = modelEntry{s: sc, at: time.Now()}
+	if c.generation[tenantID] == gen {
+		c.entries[tenantID] = modelEntry{s: sc, at: time.Now()}
+	}
 	c.mu.Unlock()
 	return sc, nil
 }
