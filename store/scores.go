@@ -28,17 +28,22 @@ type Score struct {
 	Orders            int
 	LastOrder         *time.Time
 	Tags              []string // managed tags the customer should carry; stored as a set (sorted, de-duplicated)
-	ScoredAt          time.Time
+	// UserFields are the helpdesk user field values the customer's user should carry, by field key:
+	// numbers, strings or nil (clears the field). Stored as canonical JSON (keys sorted), so equal
+	// values are equal text. nil/empty: no fields written.
+	UserFields map[string]any
+	ScoredAt   time.Time
 }
 
 // scoreColumns are the score's columns, aliased s, in scoreRow.dest order.
 const scoreColumns = `s.model, s.currency, s.historic_minor, s.simple_clv, s.predicted_clv, s.p_alive,
 	s.churn_probability, s.churn_band, s.churn_reasons, s.tier, s.segment, s.expected_purchases,
-	s.expected_next_order, s.orders, s.last_order, s.tags, s.scored_at`
+	s.expected_next_order, s.orders, s.last_order, s.tags, s.user_fields, s.scored_at`
 
 // scoreRow scans scoreColumns, which are all NULL when a LEFT JOIN found no score.
 type scoreRow struct {
 	model, currency, band, reasons, tier, segment, tags sql.NullString
+	fields                                              sql.NullString
 	historic, orders                                    sql.NullInt64
 	simple, predicted, pAlive, churn, expected          sql.NullFloat64
 	next, last                                          *time.Time
@@ -48,7 +53,7 @@ type scoreRow struct {
 func (r *scoreRow) dest() []any {
 	return []any{&r.model, &r.currency, &r.historic, &r.simple, &r.predicted, &r.pAlive, &r.churn,
 		&r.band, &r.reasons, &r.tier, &r.segment, &r.expected, nullTimeCol{&r.next}, &r.orders,
-		nullTimeCol{&r.last}, &r.tags, timeCol{&r.scoredAt}}
+		nullTimeCol{&r.last}, &r.tags, &r.fields, timeCol{&r.scoredAt}}
 }
 
 // score returns the scanned score, or nil when there was none.
@@ -71,7 +76,46 @@ func (r *scoreRow) score() (*Score, error) {
 		return nil, fmt.Errorf("score tags: %w", err)
 	}
 	s.Tags = tags
+	if s.UserFields, err = decodeFields(r.fields); err != nil {
+		return nil, fmt.Errorf("score user fields: %w", err)
+	}
 	return s, nil
+}
+
+// encodeFields is the canonical text of a user field set: a JSON object with sorted keys ("{}" for
+// none), so that equal sets are equal text in SQL too.
+func encodeFields(f map[string]any) (string, error) {
+	if len(f) == 0 {
+		return "{}", nil
+	}
+	for k, v := range f {
+		switch x := v.(type) {
+		case nil, string, bool, int, int64:
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return "", fmt.Errorf("user field %s is %v, want a finite number", k, x)
+			}
+		default:
+			return "", fmt.Errorf("user field %s has type %T, want a number, string, bool or nil", k, v)
+		}
+	}
+	b, err := json.Marshal(f) // encoding/json sorts map keys
+	if err != nil {
+		return "", fmt.Errorf("user fields: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeFields reads what encodeFields wrote; NULL or "{}" give nil.
+func decodeFields(s sql.NullString) (map[string]any, error) {
+	if !s.Valid || s.String == "" || s.String == "{}" {
+		return nil, nil
+	}
+	var f map[string]any
+	if err := json.Unmarshal([]byte(s.String), &f); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // checkFinite rejects NaN and ±Inf: SQLite would store NaN as NULL, and a non-finite value in a
@@ -107,6 +151,10 @@ func (db *DB) SaveScore(ctx context.Context, tenantID string, customerID int64, 
 	if err != nil {
 		return false, fmt.Errorf("save score of customer %d: %w", customerID, err)
 	}
+	fields, err := encodeFields(s.UserFields)
+	if err != nil {
+		return false, fmt.Errorf("save score of customer %d: %w", customerID, err)
+	}
 	scoredAt := s.ScoredAt
 	if scoredAt.IsZero() {
 		scoredAt = now()
@@ -139,8 +187,8 @@ func (db *DB) SaveScore(ctx context.Context, tenantID string, customerID int64, 
 		}
 		_, err = tx.exec(ctx, `INSERT INTO scores (tenant_id, customer_id, model, currency, historic_minor,
 			simple_clv, predicted_clv, p_alive, churn_probability, churn_band, churn_reasons, tier, segment,
-			expected_purchases, expected_next_order, orders, last_order, tags, scored_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			expected_purchases, expected_next_order, orders, last_order, tags, user_fields, scored_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, customer_id) DO UPDATE SET model = excluded.model,
 			currency = excluded.currency, historic_minor = excluded.historic_minor,
 			simple_clv = excluded.simple_clv, predicted_clv = excluded.predicted_clv,
@@ -148,10 +196,11 @@ func (db *DB) SaveScore(ctx context.Context, tenantID string, customerID int64, 
 			churn_band = excluded.churn_band, churn_reasons = excluded.churn_reasons, tier = excluded.tier,
 			segment = excluded.segment, expected_purchases = excluded.expected_purchases,
 			expected_next_order = excluded.expected_next_order, orders = excluded.orders,
-			last_order = excluded.last_order, tags = excluded.tags, scored_at = excluded.scored_at`,
+			last_order = excluded.last_order, tags = excluded.tags, user_fields = excluded.user_fields,
+			scored_at = excluded.scored_at`,
 			tenantID, customerID, s.Model, s.Currency, s.HistoricMinor, s.SimpleCLV, s.PredictedCLV, s.PAlive,
 			s.ChurnProbability, s.ChurnBand, string(reasons), s.Tier, s.Segment, s.ExpectedPurchases,
-			tx.d.nullTS(next), s.Orders, tx.d.nullTS(last), tags, tx.d.ts(scoredAt))
+			tx.d.nullTS(next), s.Orders, tx.d.nullTS(last), tags, fields, tx.d.ts(scoredAt))
 		if err != nil {
 			return fmt.Errorf("write score: %w", err)
 		}

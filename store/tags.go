@@ -21,14 +21,19 @@ type TagTarget struct {
 	ID     string   // zendesk user id or ticket id
 	Pushed []string // what was last pushed (nil = never)
 	Status string   // tickets only
+	// TagsDiffer says the tags need writing; for a user target the fields may differ instead.
+	TagsDiffer bool
+	// FieldsDiffer (users only) says the user fields need writing.
+	FieldsDiffer bool
 }
 
 // TagPlan is what the tag pusher still has to write for one customer.
 type TagPlan struct {
 	CustomerID    int64
 	ZendeskUserID string
-	Desired       []string    // Score.Tags (nil if never scored → plan is empty)
-	Targets       []TagTarget // only those whose Pushed differs from Desired (as sets); the user target only when ZendeskUserID != ""
+	Desired       []string       // Score.Tags (nil if never scored → plan is empty)
+	DesiredFields map[string]any // Score.UserFields, written to the user only
+	Targets       []TagTarget    // only those whose Pushed differs from Desired (as sets), or (user) whose fields differ; the user target only when ZendeskUserID != ""
 }
 
 // unresolvedTicket is the SQL form of !integrations.TicketResolved(status); "" counts as unresolved.
@@ -43,10 +48,10 @@ func (db *DB) TagPlan(ctx context.Context, tenantID string, customerID int64) (*
 	plan := &TagPlan{CustomerID: customerID}
 	err := db.inReadTx(ctx, func(tx runner) error {
 		plan.Targets = nil
-		var zendeskUser, userPushed, desired sql.NullString
-		err := tx.queryRow(ctx, `SELECT c.zendesk_user_id, c.user_tags_pushed, s.tags
+		var zendeskUser, userPushed, desired, fieldsPushed, fields sql.NullString
+		err := tx.queryRow(ctx, `SELECT c.zendesk_user_id, c.user_tags_pushed, s.tags, c.user_fields_pushed, s.user_fields
 			FROM customers c LEFT JOIN scores s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-			WHERE c.tenant_id = ? AND c.id = ?`, tenantID, customerID).Scan(&zendeskUser, &userPushed, &desired)
+			WHERE c.tenant_id = ? AND c.id = ?`, tenantID, customerID).Scan(&zendeskUser, &userPushed, &desired, &fieldsPushed, &fields)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("customer %d of tenant %s: %w", customerID, tenantID, ErrNotFound)
 		}
@@ -60,13 +65,27 @@ func (db *DB) TagPlan(ctx context.Context, tenantID string, customerID int64) (*
 		if plan.Desired, err = decodeTagSet(desired); err != nil {
 			return err
 		}
+		if plan.DesiredFields, err = decodeFields(fields); err != nil {
+			return fmt.Errorf("user fields: %w", err)
+		}
 		if plan.ZendeskUserID != "" {
 			pushed, err := decodeTagSet(userPushed)
 			if err != nil {
 				return fmt.Errorf("user tags pushed: %w", err)
 			}
-			if !sameTags(pushed, plan.Desired) {
-				plan.Targets = append(plan.Targets, TagTarget{Kind: TagTargetUser, ID: plan.ZendeskUserID, Pushed: pushed})
+			// Both sides are canonical text ("never pushed" counts as no fields), as in UnsyncedTags.
+			want := fields.String
+			if want == "" {
+				want = "{}"
+			}
+			got := fieldsPushed.String
+			if !fieldsPushed.Valid || got == "" {
+				got = "{}"
+			}
+			tt := TagTarget{Kind: TagTargetUser, ID: plan.ZendeskUserID, Pushed: pushed,
+				TagsDiffer: !sameTags(pushed, plan.Desired), FieldsDiffer: got != want}
+			if tt.TagsDiffer || tt.FieldsDiffer {
+				plan.Targets = append(plan.Targets, tt)
 			}
 		}
 		rows, err := tx.query(ctx, `SELECT t.ticket_id, t.status, t.tags_pushed FROM tickets t
@@ -86,7 +105,7 @@ func (db *DB) TagPlan(ctx context.Context, tenantID string, customerID int64) (*
 				return fmt.Errorf("ticket %s tags pushed: %w", tt.ID, err)
 			}
 			if !sameTags(tt.Pushed, plan.Desired) {
-				tt.Kind = TagTargetTicket
+				tt.Kind, tt.TagsDiffer = TagTargetTicket, true
 				plan.Targets = append(plan.Targets, tt)
 			}
 		}
@@ -138,6 +157,28 @@ func (db *DB) MarkTagsPushed(ctx context.Context, tenantID string, customerID in
 	return nil
 }
 
+// MarkUserFieldsPushed records the user field values just written to the customer's helpdesk user
+// (id must be the customer's zendesk user id). ErrNotFound if the customer does not have that user.
+func (db *DB) MarkUserFieldsPushed(ctx context.Context, tenantID string, customerID int64, userID string, fields map[string]any) error {
+	enc, err := encodeFields(fields)
+	if err != nil {
+		return fmt.Errorf("mark user fields pushed: %w", err)
+	}
+	res, err := db.writer().exec(ctx, `UPDATE customers SET user_fields_pushed = ?
+		WHERE tenant_id = ? AND id = ? AND zendesk_user_id = ?`, enc, tenantID, customerID, userID)
+	if err != nil {
+		return fmt.Errorf("mark user fields pushed on user %s: %w", userID, err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return fmt.Errorf("mark user fields pushed on user %s: %w", userID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("mark user fields pushed: customer %d of tenant %s with zendesk user %s: %w", customerID, tenantID, userID, ErrNotFound)
+	}
+	return nil
+}
+
 // MarkTicketClosed records that a ticket is closed (the helpdesk refused an update because it is),
 // so it leaves the tag plan. It bumps the customer's DataVersion when the status changed: the open
 // ticket the last score saw is gone. ErrNotFound if the ticket does not exist.
@@ -179,7 +220,8 @@ func (db *DB) UnsyncedTags(ctx context.Context, limit int) ([]CustomerRef, error
 	}
 	refs, err := db.customerRefs(ctx, `SELECT c.tenant_id, c.id FROM customers c
 		JOIN scores s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-		WHERE (c.zendesk_user_id IS NOT NULL AND COALESCE(c.user_tags_pushed, '[]') <> s.tags)
+		WHERE (c.zendesk_user_id IS NOT NULL AND (COALESCE(c.user_tags_pushed, '[]') <> s.tags
+		                                        OR COALESCE(c.user_fields_pushed, '{}') <> s.user_fields))
 		   OR EXISTS (SELECT 1 FROM tickets t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id
 		              AND t.source = ? AND `+unresolvedTicket+` AND COALESCE(t.tags_pushed, '[]') <> s.tags)
 		ORDER BY c.id LIMIT ?`, integrations.SourceZendesk, limit)

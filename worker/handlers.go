@@ -47,6 +47,11 @@ type Store interface {
 	GetTenantState(ctx context.Context, tenantID, key string) (json.RawMessage, time.Time, error)
 	ForEachCustomerOrders(ctx context.Context, tenantID string, batch int, fn func(int64, []store.OrderRecord) error) error
 	CustomerIDs(ctx context.Context, tenantID string, afterID int64, limit int) ([]int64, error)
+	MarkUserFieldsPushed(ctx context.Context, tenantID string, customerID int64, userID string, fields map[string]any) error
+	ClaimOutreach(ctx context.Context, tenantID string, c store.OutreachClaim) (*store.Outreach, error)
+	UpdateOutreach(ctx context.Context, tenantID string, id int64, p store.OutreachProgress) error
+	GetOutreach(ctx context.Context, tenantID string, id int64) (*store.Outreach, error)
+	PendingOutreach(ctx context.Context, olderThan time.Time, limit int) ([]store.Outreach, error)
 }
 
 // Helpdesk is what the handlers need of a helpdesk account's API.
@@ -54,6 +59,8 @@ type Helpdesk interface {
 	GetUser(ctx context.Context, userID string) (zendesk.User, error)
 	UpdateManyTicketTags(ctx context.Context, ticketIDs []string, add, remove []string) (string, error)
 	UpdateUserTags(ctx context.Context, userID string, add, remove []string) error
+	SetUserFields(ctx context.Context, userID string, fields map[string]any) error
+	CreateTicket(ctx context.Context, t zendesk.NewTicket, idempotencyKey string) (string, error)
 }
 
 // ErrNoHelpdesk means the tenant has no helpdesk API credentials: nothing can be looked up or pushed.
@@ -86,6 +93,11 @@ type Handlers struct {
 	// period, so each period has exactly one run whatever the number of processes.
 	reconcileLease time.Duration
 	Observer       Observer
+	// AllowLocalTargets lets outreach webhooks reach http:// and local addresses
+	// (CLVD_ALLOW_LOCAL_TARGETS); Outbound is their HTTP client (default: safehttp's, 15 s).
+	AllowLocalTargets bool
+	Outbound          *http.Client
+	outboundOnce      sync.Once
 }
 
 // UseRedis lets the handlers take leases in Redis, so pushes for one customer and reconciler runs
@@ -121,6 +133,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeRescoreBatch, h.handleRescoreBatch)
 	mux.HandleFunc(TypeRefitAll, h.handleRefitAll)
 	mux.HandleFunc(TypeReconcile, h.handleReconcile)
+	mux.HandleFunc(TypeOutreach, h.handleOutreach)
 }
 
 // decode reads a task payload; a payload that cannot be decoded will never succeed, so it is not retried.
@@ -319,6 +332,9 @@ func (h *Handlers) rescore(ctx context.Context, tenantID string, customerID int6
 	if stale {
 		return nil // a newer rescore already stored its result and queued its push
 	}
+	if err := h.maybeOutreach(ctx, tenantID, customerID, settings, cust.Score, score); err != nil {
+		return err
+	}
 	// Data stored while this rescore ran may have found this task's id taken (it counts as the same
 	// burst) and so queued nothing: if the version moved, rescore once more.
 	if now, err := h.store.GetCustomer(ctx, tenantID, customerID); err != nil {
@@ -397,6 +413,14 @@ func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int
 	for _, target := range plan.Targets {
 		switch target.Kind {
 		case "user":
+			if target.FieldsDiffer {
+				if err := h.pushUserFields(ctx, hd, tenantID, customerID, target.ID, plan.DesiredFields); err != nil {
+					return err
+				}
+			}
+			if !target.TagsDiffer {
+				continue
+			}
 			if err := hd.UpdateUserTags(ctx, target.ID, desired, remove); err != nil {
 				if errors.Is(err, zendesk.ErrNotFound) {
 					// Nothing can carry these tags any more; recording them stops the reconciler from
@@ -434,6 +458,18 @@ func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int
 		}
 	}
 	return nil
+}
+
+// pushUserFields writes the customer's user fields (clv_predicted, ...) to their helpdesk user.
+func (h *Handlers) pushUserFields(ctx context.Context, hd Helpdesk, tenantID string, customerID int64, userID string, fields map[string]any) error {
+	if err := hd.SetUserFields(ctx, userID, fields); err != nil {
+		if errors.Is(err, zendesk.ErrNotFound) {
+			h.log.WarnContext(ctx, "Zendesk user no longer exists; user fields not written", "tenant", tenantID, "user", userID)
+		} else {
+			return classify(fmt.Errorf("writing user fields of Zendesk user %s: %w", userID, err))
+		}
+	}
+	return h.store.MarkUserFieldsPushed(ctx, tenantID, customerID, userID, fields)
 }
 
 func (h *Handlers) markPushed(ctx context.Context, tenantID string, customerID int64, kind, id string, tags []string) error {
@@ -495,8 +531,17 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(stale)+pushes+refits > 0 {
-		h.log.InfoContext(ctx, "reconciler queued work", "rescores", len(stale), "pushes", pushes, "refits", refits)
+	pending, err := h.store.PendingOutreach(ctx, h.now().Add(-outreachResumeAfter), limit)
+	if err != nil {
+		return err
+	}
+	for _, o := range pending {
+		if err := h.queue.enqueueOutreachResume(ctx, o); err != nil {
+			return err
+		}
+	}
+	if len(stale)+pushes+refits+len(pending) > 0 {
+		h.log.InfoContext(ctx, "reconciler queued work", "rescores", len(stale), "pushes", pushes, "refits", refits, "outreach", len(pending))
 	}
 	return nil
 }

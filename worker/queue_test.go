@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -168,10 +169,17 @@ func TestSettings(t *testing.T) {
 	if err != nil || s.TagPrefix != "clv_" {
 		t.Fatalf("defaults: %+v %v", s, err)
 	}
-	if got := s.ManagedTags("gold", "high"); got[0] != "clv_churn_high" || got[1] != "clv_tier_gold" {
-		t.Fatalf("ManagedTags = %v", got)
+	if got := s.ManagedTags("gold", "high", "loyal"); !slices.Equal(got, []string{"clv_churn_high", "clv_tier_gold"}) {
+		t.Fatalf("ManagedTags = %v (segment tags are off by default)", got)
 	}
-	if len(s.AllManagedTags()) != 8 {
+	seg, err := ParseSettings([]byte(`{"write":{"tags":["segment","tier"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seg.ManagedTags("gold", "high", "loyal"); !slices.Equal(got, []string{"clv_segment_loyal", "clv_tier_gold"}) {
+		t.Fatalf("ManagedTags with segment, tier = %v", got)
+	}
+	if len(s.AllManagedTags()) != 16 {
 		t.Fatalf("AllManagedTags = %v", s.AllManagedTags())
 	}
 	for _, bad := range []string{`{"tag_prefix":"CLV-"}`, `{"period":"month"}`, `{"tag_prefix":1}`, `not json`} {

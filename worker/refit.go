@@ -68,7 +68,7 @@ func (h *Handlers) Refit(ctx context.Context, tenantID, reason string) error {
 
 	var summaries []clv.Summary
 	err = h.store.ForEachCustomerOrders(ctx, tenantID, streamBatchSize, func(_ int64, orders []store.OrderRecord) error {
-		purchases, _, _ := purchasesOf(orders)
+		purchases, _, _ := purchasesOf(orders, settings.Currency)
 		if s, ok := clv.Summarize(purchases, now, unit); ok {
 			summaries = append(summaries, s)
 		}
@@ -123,7 +123,7 @@ func (h *Handlers) Refit(ctx context.Context, tenantID, reason string) error {
 	cfg := settings.Scoring
 	pb := clv.NewPopulationBuilder()
 	err = h.store.ForEachCustomerOrders(ctx, tenantID, streamBatchSize, func(_ int64, orders []store.OrderRecord) error {
-		purchases, _, _ := purchasesOf(orders)
+		purchases, _, _ := purchasesOf(orders, settings.Currency)
 		pb.Add(clv.ScoreCustomer(purchases, clv.SupportSignals{}, use, cfg, now))
 		return nil
 	})

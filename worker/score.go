@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -26,11 +27,15 @@ type scoring struct {
 }
 
 // purchasesOf turns stored orders into the model's purchases: cancelled and fully refunded orders are
-// not purchases; the rest count with their net value. Amounts are in the customer's main currency
-// (the one most of their orders use); orders in other currencies still count as purchases but add no
-// value, because clvd does not convert currencies.
-func purchasesOf(orders []store.OrderRecord) (purchases []clv.Purchase, currency string, historicMinor int64) {
+// not purchases; the rest count with their net value. Amounts are in the tenant's currency when it
+// set one, else in the customer's main currency (the one most of their orders use); orders in other
+// currencies still count as purchases but add no value, because clvd does not convert currencies.
+func purchasesOf(orders []store.OrderRecord, tenantCurrency string) (purchases []clv.Purchase, currency string, historicMinor int64) {
+	currency = tenantCurrency
 	counts := map[string]int{}
+	if currency != "" {
+		counts = nil // the tenant's currency decides
+	}
 	for _, o := range orders {
 		if o.Status != integrations.OrderCancelled && o.Status != integrations.OrderRefunded {
 			counts[o.Currency]++
@@ -83,7 +88,7 @@ func signalsOf(tickets []store.Ticket, now time.Time, recent time.Duration) clv.
 
 // computeScore scores one customer from their stored orders and tickets.
 func computeScore(orders []store.OrderRecord, tickets []store.Ticket, sc scoring, settings Settings, now time.Time) store.Score {
-	purchases, currency, historic := purchasesOf(orders)
+	purchases, currency, historic := purchasesOf(orders, settings.Currency)
 	cfg := settings.Scoring
 	s := clv.ScoreCustomer(purchases, signalsOf(tickets, now, settings.RecentTicketWindow()), sc.model, cfg, now)
 	var pop clv.Population
@@ -105,9 +110,9 @@ func computeScore(orders []store.OrderRecord, tickets []store.Ticket, sc scoring
 		Segment:           pop.Segment(s, now),
 		ExpectedPurchases: s.ExpectedPurchases,
 		Orders:            len(purchases),
-		Tags:              settings.ManagedTags(tier, s.Churn.Band),
 		ScoredAt:          now.UTC(),
 	}
+	out.Tags = settings.ManagedTags(tier, s.Churn.Band, out.Segment)
 	if !s.ExpectedNextOrder.IsZero() {
 		t := s.ExpectedNextOrder.UTC()
 		out.ExpectedNextOrder = &t
@@ -115,6 +120,35 @@ func computeScore(orders []store.OrderRecord, tickets []store.Ticket, sc scoring
 	if len(purchases) > 0 {
 		t := purchases[len(purchases)-1].Time.UTC()
 		out.LastOrder = &t
+	}
+	out.UserFields = userFields(out, settings.UserFields)
+	return out
+}
+
+// userFields are the helpdesk user field values of a score, for the keys the tenant writes. Values
+// are rounded to what an agent reads (whole currency units for the prediction, cents for the
+// exact spend, two decimals for the probability, the day of the next order), so a daily rescore
+// that moves a prediction by a cent does not rewrite every user.
+func userFields(s store.Score, keys []string) map[string]any {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		switch k {
+		case FieldPredicted:
+			out[k] = math.Round(s.PredictedCLV)
+		case FieldHistoric:
+			out[k] = money.ToMajor(s.HistoricMinor, s.Currency)
+		case FieldChurnProbability:
+			out[k] = math.Round(100*s.ChurnProbability) / 100
+		case FieldExpectedNextOrder:
+			if s.ExpectedNextOrder != nil {
+				out[k] = s.ExpectedNextOrder.UTC().Format("2006-01-02")
+			} else {
+				out[k] = nil
+			}
+		}
 	}
 	return out
 }

@@ -294,6 +294,11 @@ func checkID(what, raw string) (string, error) {
 // do sends one request and classifies the answer. reqBody, when non-nil, is sent as JSON; out,
 // when non-nil, receives the decoded 2xx body.
 func (c *Client) do(ctx context.Context, method, path, rawQuery string, reqBody, out any) error {
+	return c.doWithHeader(ctx, method, path, rawQuery, nil, reqBody, out)
+}
+
+// doWithHeader is do with extra request headers (e.g. Idempotency-Key).
+func (c *Client) doWithHeader(ctx context.Context, method, path, rawQuery string, header http.Header, reqBody, out any) error {
 	where := method + " " + path
 	var body io.Reader
 	if reqBody != nil {
@@ -315,6 +320,11 @@ func (c *Client) do(ctx context.Context, method, path, rawQuery string, reqBody,
 	req.Header.Set("User-Agent", userAgent)
 	if reqBody != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 
 	resp, err := c.http.Do(req)

@@ -11,6 +11,7 @@
 //
 // Served endpoints:
 //
+//	POST   /api/v2/tickets.json                 {"ticket":{subject, comment, requester_id | requester, tags, group_id, assignee_id, priority}}, honouring Idempotency-Key
 //	GET    /api/v2/tickets/{id}.json
 //	PUT    /api/v2/tickets/{id}.json            {"ticket":{"additional_tags":[…],"remove_tags":[…]}}
 //	PUT    /api/v2/tickets/update_many.json?ids=1,2,3   same body; answers a job_status
@@ -19,6 +20,7 @@
 //	PUT    /api/v2/users/{id}.json              {"user":{"user_fields":{…}}}
 //	PUT    /api/v2/users/{id}/tags.json         {"tags":[…]} adds
 //	DELETE /api/v2/users/{id}/tags.json         {"tags":[…]} removes
+//	GET    /api/v2/apps/{id}/public_key.pem     an app's JWT public key (apps.go)
 //
 // All methods are safe for concurrent use.
 package zendesktest
@@ -86,6 +88,7 @@ type Server struct {
 	rate5xx    float64
 	retryAfter time.Duration
 	now        func() time.Time
+	created    createdTickets // tickets.go: POST /api/v2/tickets.json
 }
 
 type ticket struct {
@@ -327,7 +330,15 @@ func (s *Server) handle(r *http.Request, body []byte) answer {
 	if a, ok := s.handleInstall(r, segs, body); ok { // install.go: users/me, webhooks, triggers, user_fields
 		return a
 	}
+	if a, ok := s.handleApps(r, segs); ok { // apps.go: apps/{id}/public_key.pem
+		return a
+	}
 	switch {
+	case len(segs) == 1 && segs[0] == "tickets.json":
+		if r.Method != http.MethodPost {
+			return methodNotAllowed("POST")
+		}
+		return s.createTicket(r, body)
 	case len(segs) == 2 && segs[0] == "tickets" && segs[1] == "update_many.json":
 		if r.Method != http.MethodPut {
 			return methodNotAllowed("PUT")
