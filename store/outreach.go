@@ -47,8 +47,8 @@ type Outreach struct {
 
 // OutreachClaim asks for an outreach to a customer, within limits.
 type OutreachClaim struct {
-	Outreach           // the record to create: CustomerID, Rules, Reasons, Tier, ... (ID, Status, CreatedAt are set by the claim)
-	DryRun    bool     // record as dry_run: nothing is sent
+	Outreach       // the record to create: CustomerID, Rules, Reasons, Tier, ... (ID, Status, CreatedAt are set by the claim)
+	DryRun    bool // record as dry_run: nothing is sent
 	Cooldown  time.Duration
 	MaxPerDay int // real (or dry-run) outreach the tenant may start in 24 h; 0: no limit
 	Now       time.Time
