@@ -19,6 +19,7 @@ import (
 	"github.com/clvd/clvd/integrations/orders"
 	"github.com/clvd/clvd/integrations/shopify"
 	"github.com/clvd/clvd/integrations/zendesk"
+	"github.com/clvd/clvd/internal/logctx"
 	"github.com/clvd/clvd/store"
 )
 
@@ -88,8 +89,17 @@ func NewRouter(o Options) *gin.Engine {
 	return r
 }
 
+// logRequests gives every request an id (the caller's X-Request-Id when it is a plain token, else a
+// new one), answers it in X-Request-Id, puts it in the context for every log line of the request and
+// for the task it queues, and logs the request when it is done.
 func (h *handler) logRequests(c *gin.Context) {
 	start := time.Now()
+	id := c.GetHeader("X-Request-Id")
+	if !logctx.ValidRequestID(id) {
+		id = logctx.NewRequestID()
+	}
+	c.Header("X-Request-Id", id)
+	c.Request = c.Request.WithContext(logctx.With(c.Request.Context(), slog.String(logctx.RequestIDKey, id)))
 	c.Next()
 	status := c.Writer.Status()
 	level := slog.LevelDebug

@@ -22,6 +22,7 @@ import (
 
 	"github.com/clvd/clvd/integrations"
 	"github.com/clvd/clvd/integrations/orders"
+	"github.com/clvd/clvd/internal/logctx"
 	"github.com/clvd/clvd/store"
 )
 
@@ -42,6 +43,7 @@ type fakeQueue struct {
 	tickets []integrations.TicketEvent
 	seen    map[string]bool
 	fail    error
+	reqIDs  []string // the request id each enqueue's context carried
 }
 
 func (q *fakeQueue) dup(key string) bool {
@@ -67,9 +69,10 @@ func (q *fakeQueue) EnqueueOrder(_ context.Context, tenantID string, ev integrat
 	return q.dup(tenantID + key), nil
 }
 
-func (q *fakeQueue) EnqueueTicket(_ context.Context, tenantID string, ev integrations.TicketEvent) (bool, error) {
+func (q *fakeQueue) EnqueueTicket(ctx context.Context, tenantID string, ev integrations.TicketEvent) (bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.reqIDs = append(q.reqIDs, logctx.RequestID(ctx))
 	if q.fail != nil {
 		return false, q.fail
 	}
@@ -265,5 +268,36 @@ func TestHealthAndReady(t *testing.T) {
 		if w.Code != c.status {
 			t.Fatalf("%s with dependency error %v: %d, want %d", c.path, c.down, w.Code, c.status)
 		}
+	}
+}
+
+// TestRequestID: every answer names its request id (the caller's, when it is a plain token), and the
+// queued task is given the same id, so the worker's log lines can be joined to the request's.
+func TestRequestID(t *testing.T) {
+	q := &fakeQueue{}
+	h := newTestRouter(t, q)
+	body := zendeskTicketCreated("ev-rid", "7")
+	ts := testNow.Format(time.RFC3339)
+	headers := func(id string) map[string]string {
+		m := map[string]string{"X-Zendesk-Webhook-Signature": signZendesk(zendeskSecret, ts, body), "X-Zendesk-Webhook-Signature-Timestamp": ts}
+		if id != "" {
+			m["X-Request-Id"] = id
+		}
+		return m
+	}
+	w := do(t, h, req{name: "given id", path: "/webhooks/t1/zendesk", body: body, headers: headers("lb-42.a"), status: http.StatusAccepted})
+	if got := w.Header().Get("X-Request-Id"); got != "lb-42.a" || q.reqIDs[0] != "lb-42.a" {
+		t.Fatalf("answer id %q, queued with %q; want the caller's lb-42.a", got, q.reqIDs[0])
+	}
+	for _, bad := range []string{"", "two words", strings.Repeat("x", 65)} {
+		w := do(t, h, req{name: "id " + bad, path: "/webhooks/t1/zendesk", body: body, headers: headers(bad), status: http.StatusAccepted})
+		got := w.Header().Get("X-Request-Id")
+		if len(got) != 16 || got == bad || q.reqIDs[len(q.reqIDs)-1] != got {
+			t.Fatalf("caller id %q: answered %q, queued with %q; want a new 16-digit id on both", bad, got, q.reqIDs[len(q.reqIDs)-1])
+		}
+	}
+	w = do(t, h, req{name: "error", path: "/webhooks/nope/zendesk", body: body, headers: headers(""), status: http.StatusNotFound})
+	if w.Header().Get("X-Request-Id") == "" {
+		t.Fatal("an error answer has no request id")
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clvd/clvd/integrations"
 	"github.com/clvd/clvd/integrations/zendesk"
+	"github.com/clvd/clvd/internal/logctx"
 	"github.com/clvd/clvd/store"
 )
 
@@ -136,6 +137,25 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeOutreach, h.handleOutreach)
 }
 
+// LogContext is asynq middleware that puts the task's id, type and retry count into the context, so
+// every log line a handler writes (with slog's ...Context methods and a logctx.Handler) names its task.
+func LogContext(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		n, _ := asynq.GetRetryCount(ctx)
+		ctx = logctx.With(ctx, slog.String("task_id", id), slog.String("task_type", t.Type()), slog.Int("task_retry", n))
+		return next.ProcessTask(ctx, t)
+	})
+}
+
+// withRequestID adds the id of the webhook request that queued an ingest task to the log context.
+func withRequestID(ctx context.Context, id string) context.Context {
+	if id == "" || !logctx.ValidRequestID(id) {
+		return ctx
+	}
+	return logctx.With(ctx, slog.String(logctx.RequestIDKey, id))
+}
+
 // decode reads a task payload; a payload that cannot be decoded will never succeed, so it is not retried.
 func decode(t *asynq.Task, v any) error {
 	if err := json.Unmarshal(t.Payload(), v); err != nil {
@@ -156,6 +176,7 @@ func (h *Handlers) handleIngestOrder(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
+	ctx = withRequestID(ctx, p.RequestID)
 	affected, err := StoreOrderEvent(ctx, h.store, p.TenantID, p.Event, retried(ctx))
 	if err != nil {
 		return err
@@ -216,6 +237,7 @@ func (h *Handlers) handleIngestTicket(ctx context.Context, t *asynq.Task) error 
 	if err := decode(t, &p); err != nil {
 		return err
 	}
+	ctx = withRequestID(ctx, p.RequestID)
 	ev := p.Event
 	customerID, err := h.ticketCustomer(ctx, p.TenantID, ev)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/internal/logctx"
 )
 
 // Task types.
@@ -47,12 +48,14 @@ type orderPayload struct {
 	TenantID   string                  `json:"tenant_id"`
 	Event      integrations.OrderEvent `json:"event"`
 	ReceivedAt time.Time               `json:"received_at"`
+	RequestID  string                  `json:"request_id,omitempty"` // the webhook request's, for the logs
 }
 
 type ticketPayload struct {
 	TenantID   string                   `json:"tenant_id"`
 	Event      integrations.TicketEvent `json:"event"`
 	ReceivedAt time.Time                `json:"received_at"`
+	RequestID  string                   `json:"request_id,omitempty"`
 }
 
 type customerPayload struct {
@@ -155,14 +158,14 @@ func (q *Queue) EnqueueOrder(ctx context.Context, tenantID string, ev integratio
 		}
 	}
 	id := taskID("order", tenantID, ev.Topic, key)
-	return q.enqueue(ctx, TypeIngestOrder, queueIngest, id, orderPayload{TenantID: tenantID, Event: ev, ReceivedAt: q.now().UTC()},
+	return q.enqueue(ctx, TypeIngestOrder, queueIngest, id, orderPayload{TenantID: tenantID, Event: ev, ReceivedAt: q.now().UTC(), RequestID: logctx.RequestID(ctx)},
 		asynq.MaxRetry(ingestMaxRetry))
 }
 
 // EnqueueTicket queues a ticket event for ingestion, deduplicated by its event id.
 func (q *Queue) EnqueueTicket(ctx context.Context, tenantID string, ev integrations.TicketEvent) (duplicate bool, err error) {
 	id := taskID("ticket", tenantID, ev.Source, ev.EventID)
-	return q.enqueue(ctx, TypeIngestTicket, queueIngest, id, ticketPayload{TenantID: tenantID, Event: ev, ReceivedAt: q.now().UTC()},
+	return q.enqueue(ctx, TypeIngestTicket, queueIngest, id, ticketPayload{TenantID: tenantID, Event: ev, ReceivedAt: q.now().UTC(), RequestID: logctx.RequestID(ctx)},
 		asynq.MaxRetry(ingestMaxRetry))
 }
 
