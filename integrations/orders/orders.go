@@ -27,6 +27,7 @@ package orders
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -67,22 +68,19 @@ const Example = `{
 // integrations.SourceOrders on the order and its refunds. Errors wrap integrations.ErrMalformed and
 // name the field.
 func ParseOrder(body []byte) (integrations.OrderEvent, error) {
-	var top any
-	if err := json.Unmarshal(body, &top); err != nil {
-		return integrations.OrderEvent{}, integrations.Malformed("body is not valid JSON: %v", err)
-	}
-	if _, ok := top.(map[string]any); !ok {
-		return integrations.OrderEvent{}, integrations.Malformed("body must be a JSON object, not %s", kindOf(body))
-	}
 	// A map rather than a struct: encoding/json matches struct fields case-insensitively, and the format
-	// is documented with exact, lower-case names.
+	// is documented with exact, lower-case names. One pass: Unmarshal validates the whole body first.
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return integrations.OrderEvent{}, integrations.Malformed("body: %v", err)
+	err := json.Unmarshal(body, &m)
+	var syntax *json.SyntaxError
+	switch {
+	case errors.As(err, &syntax):
+		return integrations.OrderEvent{}, integrations.Malformed("body is not valid JSON: %v", err)
+	case err != nil || m == nil: // another JSON value (null decodes to a nil map)
+		return integrations.OrderEvent{}, integrations.Malformed("body must be a JSON object, not %s", kindOf(body))
 	}
 
 	o := &integrations.Order{Source: integrations.SourceOrders}
-	var err error
 	if o.OrderID, err = id(m["order_id"], "order_id", true); err != nil {
 		return integrations.OrderEvent{}, err
 	}

@@ -1,6 +1,7 @@
 package shopify
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,8 +73,8 @@ func ParseEvent(topic string, body []byte, deliveryID string) (integrations.Orde
 		}
 		ev.Order, ev.Refunds = o, refunds
 	case TopicRefundsCreate:
-		if err := checkObject(body); err != nil {
-			return integrations.OrderEvent{}, err
+		if !json.Valid(body) { // a scan, no allocation: parseRefund decodes once
+			return integrations.OrderEvent{}, integrations.Malformed("body is not valid JSON")
 		}
 		r, ok, err := parseRefund(body, "", "", "")
 		if err != nil {
@@ -88,14 +89,16 @@ func ParseEvent(topic string, body []byte, deliveryID string) (integrations.Orde
 	return ev, nil
 }
 
-// checkObject rejects bodies that are not one JSON object, with a message for people rather than the
-// Go type names encoding/json would mention.
-func checkObject(body []byte) error {
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
+// decodeObject decodes a body that must be one JSON object into v (whose fields are raw messages, so
+// only the body's shape can fail), in a single pass, with a message for people rather than the Go
+// type names encoding/json would mention.
+func decodeObject(body []byte, v any) error {
+	err := json.Unmarshal(body, v)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
 		return integrations.Malformed("body is not valid JSON: %v", err)
 	}
-	if _, ok := v.(map[string]any); !ok {
+	if t := bytes.TrimLeft(body, " \t\r\n"); err != nil || len(t) == 0 || t[0] != '{' {
 		return integrations.Malformed("body must be a JSON object")
 	}
 	return nil
@@ -125,12 +128,9 @@ type customerPayload struct {
 }
 
 func parseOrder(body []byte) (*integrations.Order, []integrations.Refund, error) {
-	if err := checkObject(body); err != nil {
-		return nil, nil, err
-	}
 	var p orderPayload
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, nil, integrations.Malformed("order: %v", err)
+	if err := decodeObject(body, &p); err != nil {
+		return nil, nil, err
 	}
 	o := &integrations.Order{Source: integrations.SourceShopify}
 	var err error
