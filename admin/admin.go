@@ -19,26 +19,40 @@
 //	GET  /customers           tenant    scored customers: ?tier= &segment= &churn_band= &sort= &order= &limit= &cursor= ; CSV with Accept: text/csv or ?format=csv
 //	GET  /kpis                tenant    KPIs for ?from=YYYY-MM-DD&to=YYYY-MM-DD (see kpis.go)
 //	GET  /model               tenant    the latest model fit; ?limit=N for the history, newest first
+//	GET  /dashboard/...       tenant    the admin dashboard's aggregates: summary, kpi-series, tiers, segments, clv-histogram, cohorts, at-risk (see dashboard_api.go)
+//	GET  /outreach            tenant    retention outreach, newest first: ?status= &customer_id= &limit= &cursor= ; CSV like /customers
+//	GET  /tenants/:id/zendesk            path tenant  the recorded Zendesk installation (ids, URL, times) and which credentials are stored (booleans)
+//	POST /tenants/:id/zendesk/install    path tenant  connect a Zendesk account, idempotently {"subdomain"|"zendesk_url", "email", "api_token", "triggers"} (see zendesk.go)
+//	POST /tenants/:id/zendesk/uninstall  path tenant  remove what install set up {"remove_user_fields"} (body optional)
 //
 // "tenant" routes: an admin reaches its own tenant (a ?tenant= naming another one is 403); an
-// operator must name one with ?tenant=ID. Unknown query parameters and values are 400. Errors are
-// JSON {"error": "..."}, mapped from errors in one place (writeError).
+// operator must name one with ?tenant=ID. "path tenant" routes name the tenant in the path: an
+// admin reaches only its own (another is 403), an operator any. Unknown query parameters and
+// values are 400; request bodies are one JSON object of at most 64 KiB (larger: 413) without
+// unknown fields. Errors are JSON {"error": "..."}, mapped from errors in one place (classify,
+// writeError): Zendesk refusing the credentials is 422, its rate limit 503 with its Retry-After,
+// Zendesk unreachable or failing 502.
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/clvd/clvd/integrations/zendesk"
+	"github.com/clvd/clvd/internal/safehttp"
 	"github.com/clvd/clvd/store"
 )
 
@@ -49,7 +63,7 @@ type Store interface {
 	CheckTenant(ctx context.Context, tenantID string) error
 	TenantSettings(ctx context.Context, tenantID string) (json.RawMessage, error)
 	SetTenantSettings(ctx context.Context, tenantID string, settings json.RawMessage) error
-	PutTenantState(ctx context.Context, tenantID, key string, value json.RawMessage) error // worker.RequestRefit
+	ZendeskStore // GetTenant, UpdateTenant, GetTenantState, PutTenantState (also worker.RequestRefit)
 	GetCustomer(ctx context.Context, tenantID string, customerID int64) (*store.Customer, error)
 	CustomerByEmail(ctx context.Context, tenantID, email string) (*store.Customer, error)
 	CustomerOrders(ctx context.Context, tenantID string, customerID int64) ([]store.OrderRecord, error)
@@ -57,6 +71,8 @@ type Store interface {
 	ListCustomers(ctx context.Context, tenantID string, f store.CustomerFilter) ([]store.CustomerRow, string, error)
 	CustomerKPIs(ctx context.Context, tenantID string, from, to time.Time) (store.KPIs, error)
 	ListModels(ctx context.Context, tenantID string, limit int) ([]store.ModelRecord, error)
+	DashboardStore // the dashboard's aggregates (dashboard_api.go)
+	ListOutreach(ctx context.Context, tenantID string, f store.OutreachFilter) ([]store.Outreach, string, error)
 }
 
 var _ Store = (*store.DB)(nil)
@@ -68,17 +84,22 @@ type Options struct {
 	// PublicURL is the base URL webhook senders reach clvd at (config.BaseURL), used for the webhook
 	// URLs of a new tenant; empty gives paths only.
 	PublicURL string
-	Now       func() time.Time // default time.Now
-	Logger    *slog.Logger     // default slog.Default()
+	// AllowLocalTargets allows http and loopback/private Zendesk and public URLs when installing
+	// Zendesk (config.Config.AllowLocalTargets: local trials and tests only).
+	AllowLocalTargets bool
+	Now               func() time.Time // default time.Now
+	Logger            *slog.Logger     // default slog.Default()
 }
 
 // Handler serves the admin API.
 type Handler struct {
-	store     Store
-	verifier  *verifier
-	publicURL string
-	now       func() time.Time
-	log       *slog.Logger
+	store       Store
+	verifier    *verifier
+	publicURL   string
+	allowLocal  bool
+	now         func() time.Time
+	log         *slog.Logger
+	zendeskBusy busyTenants
 }
 
 // NewHandler checks the options and returns the API; mount it with Register.
@@ -97,7 +118,7 @@ func NewHandler(o Options) (*Handler, error) {
 	}
 	key := append([]byte(nil), o.Key...)
 	return &Handler{store: o.Store, verifier: newVerifier(key, o.Now), publicURL: strings.TrimRight(o.PublicURL, "/"),
-		now: o.Now, log: o.Logger}, nil
+		allowLocal: o.AllowLocalTargets, now: o.Now, log: o.Logger}, nil
 }
 
 // Register adds the routes to r, typically engine.Group("/api/v1").
@@ -115,6 +136,19 @@ func (h *Handler) Register(r gin.IRouter) {
 	t.GET("/customers/:key", h.getCustomer)
 	t.GET("/kpis", h.kpis)
 	t.GET("/model", h.model)
+	t.GET("/dashboard/summary", h.dashboardSummary)
+	t.GET("/dashboard/kpi-series", h.kpiSeries)
+	t.GET("/dashboard/tiers", h.dashboardTiers)
+	t.GET("/dashboard/segments", h.dashboardSegments)
+	t.GET("/dashboard/clv-histogram", h.clvHistogram)
+	t.GET("/dashboard/cohorts", h.cohorts)
+	t.GET("/dashboard/at-risk", h.atRisk)
+	t.GET("/outreach", h.listOutreach)
+
+	z := g.Group("/tenants/:id/zendesk", h.scopeTenantPath)
+	z.GET("", h.zendeskStatus)
+	z.POST("/install", h.installZendesk)
+	z.POST("/uninstall", h.uninstallZendesk)
 }
 
 // Context keys.
@@ -185,6 +219,22 @@ func (h *Handler) scopeTenant(c *gin.Context) {
 		}
 		tenant = named[0]
 	}
+	h.enterTenant(c, tenant)
+}
+
+// scopeTenantPath is scopeTenant for routes that name the tenant in the path (/tenants/:id/...):
+// an admin reaches only its own tenant, an operator any; it must exist.
+func (h *Handler) scopeTenantPath(c *gin.Context) {
+	cl, tenant := claimsOf(c), c.Param("id")
+	if cl.Role == RoleAdmin && tenant != cl.Tenant {
+		writeError(c, &apiError{kind: errForbidden, msg: "this token is for another tenant"})
+		return
+	}
+	h.enterTenant(c, tenant)
+}
+
+// enterTenant lets the request on about tenant if it exists.
+func (h *Handler) enterTenant(c *gin.Context, tenant string) {
 	if err := h.store.CheckTenant(c.Request.Context(), tenant); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = &apiError{kind: errNotFound, msg: "unknown tenant"}
@@ -220,12 +270,31 @@ func queryParams(c *gin.Context, allowed ...string) (url.Values, error) {
 // maxBodyBytes bounds request bodies; they are small JSON documents.
 const maxBodyBytes = 64 << 10
 
+// decodeBody decodes the request body, one JSON object (readJSONBody), into v, refusing unknown
+// fields. With emptyOK a request without a body leaves v as it is.
+func decodeBody(c *gin.Context, v any, emptyOK bool) error {
+	if emptyOK && c.Request.ContentLength == 0 {
+		return nil
+	}
+	body, err := readJSONBody(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("body: %v", err)
+	}
+	return nil
+}
+
 // Error kinds, mapped to statuses by writeError.
 var (
 	errBadRequest   = errors.New("bad request")
 	errUnauthorized = errors.New("unauthorized")
 	errForbidden    = errors.New("forbidden")
 	errNotFound     = errors.New("not found")
+	errConflict     = errors.New("conflict")
 	errUnavailable  = errors.New("unavailable")
 )
 
@@ -258,10 +327,14 @@ func (h *Handler) fail(c *gin.Context, err error) {
 	writeError(c, err)
 }
 
-// classify maps an error to its HTTP status and the message the client gets.
+// classify maps an error to its HTTP status and the message the client gets. Errors from Zendesk
+// (InstallZendesk, UninstallZendesk) come with the API token already redacted.
 func classify(err error) (int, string) {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
+	var rateLimited *zendesk.RateLimitError
+	var zdAPI *zendesk.APIError
+	var netErr *url.Error
 	switch {
 	case errors.As(err, &ae):
 		switch {
@@ -273,6 +346,8 @@ func classify(err error) (int, string) {
 			return http.StatusForbidden, ae.msg
 		case errors.Is(ae.kind, errNotFound):
 			return http.StatusNotFound, ae.msg
+		case errors.Is(ae.kind, errConflict):
+			return http.StatusConflict, ae.msg
 		case errors.Is(ae.kind, errUnavailable):
 			return http.StatusServiceUnavailable, ae.msg
 		}
@@ -282,8 +357,40 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, "invalid cursor: pass the next_cursor of the previous page, with the same sort and order"
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found"
+
+	// Zendesk's answers while installing: what the admin must fix is 422, Zendesk trouble 502/503.
+	case errors.Is(err, zendesk.ErrUnauthorized):
+		return http.StatusUnprocessableEntity, "Zendesk refused the credentials: check the email and the API token (Admin Center > " +
+			"Apps and integrations > APIs > Zendesk API, with token access enabled), and that the subdomain is the token's account"
+	case errors.Is(err, zendesk.ErrNotAdmin):
+		return http.StatusUnprocessableEntity, "Zendesk refused the install: " + strings.TrimPrefix(err.Error(), "zendesk: ")
+	case errors.Is(err, zendesk.ErrInstallConflict):
+		return http.StatusConflict, "Zendesk already holds a conflicting object: " + strings.TrimPrefix(err.Error(), "zendesk: ")
+	case errors.As(err, &rateLimited):
+		return http.StatusServiceUnavailable, "Zendesk's rate limit was hit: try again in " + retryAfterSeconds(err) + " s (Retry-After)"
+	case errors.Is(err, zendesk.ErrInvalidInput), errors.Is(err, zendesk.ErrNotFound):
+		return http.StatusUnprocessableEntity, "Zendesk cannot be set up like this: " + strings.TrimPrefix(err.Error(), "zendesk: ") +
+			" (check the subdomain or Zendesk URL)"
+	case errors.As(err, &zdAPI) && zdAPI.Status >= 500:
+		return http.StatusBadGateway, fmt.Sprintf("Zendesk failed (HTTP %d): try again later", zdAPI.Status)
+	case errors.As(err, &zdAPI):
+		return http.StatusUnprocessableEntity, "Zendesk refused the request: " + strings.TrimPrefix(err.Error(), "zendesk: ")
+	case errors.Is(err, safehttp.ErrForbiddenTarget):
+		return http.StatusBadRequest, "the Zendesk URL leads to an address clvd does not call: " + err.Error()
+	case errors.As(err, &netErr):
+		return http.StatusBadGateway, "could not reach Zendesk: " + netErr.Err.Error()
 	}
 	return http.StatusInternalServerError, "internal error"
+}
+
+// retryAfterSeconds is the Retry-After for an error answered 503: what Zendesk asked for when its
+// rate limit was hit (whole seconds, at least 1), else 5.
+func retryAfterSeconds(err error) string {
+	var rl *zendesk.RateLimitError
+	if errors.As(err, &rl) {
+		return strconv.FormatInt(max(1, int64(math.Ceil(rl.RetryAfter.Seconds()))), 10)
+	}
+	return "5"
 }
 
 // writeError is the one place errors become HTTP answers: {"error": message}.
@@ -293,7 +400,7 @@ func writeError(c *gin.Context, err error) {
 	case http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="clvd-admin", error="invalid_token"`)
 	case http.StatusServiceUnavailable:
-		c.Header("Retry-After", "5")
+		c.Header("Retry-After", retryAfterSeconds(err))
 	}
 	c.AbortWithStatusJSON(status, gin.H{"error": msg})
 }

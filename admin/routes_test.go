@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/clvd/clvd/integrations/zendesk/zendesktest"
 	"github.com/clvd/clvd/store"
 )
 
@@ -26,8 +27,13 @@ type route struct {
 	operatorOnly             bool
 }
 
-// routes lists every route with a request that succeeds for an authorised caller.
-func routes(f *fixture) []route {
+// tenantInPath: a /tenants/:id/... route, with tenant A in the path and no ?tenant=.
+func (rt route) tenantInPath() bool { return strings.HasPrefix(rt.path, "/api/v1/tenants/") }
+
+// routes lists every route with a request that succeeds for an authorised caller; the Zendesk
+// routes install into zd.
+func routes(f *fixture, zd *zendesktest.Server) []route {
+	zdPath := "/api/v1/tenants/" + f.a + "/zendesk"
 	return []route{
 		{"create tenant", http.MethodPost, "/api/v1/tenants", `{"name":"New shop"}`, true},
 		{"list tenants", http.MethodGet, "/api/v1/tenants", "", true},
@@ -39,6 +45,18 @@ func routes(f *fixture) []route {
 		{"export customers", http.MethodGet, "/api/v1/customers?format=csv", "", false},
 		{"kpis", http.MethodGet, "/api/v1/kpis?from=2024-01-01&to=2024-12-31", "", false},
 		{"model", http.MethodGet, "/api/v1/model?limit=5", "", false},
+		{"list outreach", http.MethodGet, "/api/v1/outreach?status=sent", "", false},
+		{"export outreach", http.MethodGet, "/api/v1/outreach?format=csv", "", false},
+		{"dashboard summary", http.MethodGet, "/api/v1/dashboard/summary", "", false},
+		{"dashboard kpi series", http.MethodGet, "/api/v1/dashboard/kpi-series?months=3&to=2024-06", "", false},
+		{"dashboard tiers", http.MethodGet, "/api/v1/dashboard/tiers", "", false},
+		{"dashboard segments", http.MethodGet, "/api/v1/dashboard/segments", "", false},
+		{"dashboard clv histogram", http.MethodGet, "/api/v1/dashboard/clv-histogram?bins=10", "", false},
+		{"dashboard cohorts", http.MethodGet, "/api/v1/dashboard/cohorts?months=6", "", false},
+		{"dashboard at-risk", http.MethodGet, "/api/v1/dashboard/at-risk?limit=5", "", false},
+		{"install zendesk", http.MethodPost, zdPath + "/install", installBody(zd.URL, zdToken, `"triggers":true`), false},
+		{"zendesk status", http.MethodGet, zdPath, "", false},
+		{"uninstall zendesk", http.MethodPost, zdPath + "/uninstall", "", false},
 	}
 }
 
@@ -58,7 +76,8 @@ func TestAuthOnEveryRoute(t *testing.T) {
 	}
 	forEachBackend(t, func(t *testing.T, db *store.DB) {
 		f := seed(t, db)
-		r := newRouter(t, db)
+		zd := zendesktest.New(t, zdEmail, zdToken)
+		r := newRouterWith(t, db, func(o *Options) { o.AllowLocalTargets = true }) // the fake Zendesk is on 127.0.0.1
 		ctx := t.Context()
 
 		valid := token(t, f.a, RoleAdmin)
@@ -102,9 +121,9 @@ func TestAuthOnEveryRoute(t *testing.T) {
 			{"operator with a tenant", forge(t, jwt.SigningMethodHS256, testKey, f.a, func(c *Claims) { c.Role = RoleOperator })},
 		}
 		operator := token(t, "", RoleOperator)
-		for _, rt := range routes(f) {
+		for _, rt := range routes(f, zd) {
 			path := rt.path
-			if !rt.operatorOnly {
+			if !rt.operatorOnly && !rt.tenantInPath() {
 				path = withQuery(path, "tenant", f.a)
 			}
 			for _, bad := range unauthenticated {
@@ -140,6 +159,15 @@ func TestAuthOnEveryRoute(t *testing.T) {
 			if _, _, err := db.GetTenantState(ctx, tn, "refit_requested"); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("refused requests requested a refit of %s: %v", tn, err)
 			}
+			if _, _, err := db.GetTenantState(ctx, tn, ZendeskInstallStateKey); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("refused requests installed Zendesk for %s: %v", tn, err)
+			}
+			if ten := must(db.GetTenant(ctx, tn)); ten.Zendesk != (store.ZendeskAccount{}) {
+				t.Fatalf("refused requests stored Zendesk credentials on %s", tn)
+			}
+		}
+		if n := len(zd.Requests()); n != 0 {
+			t.Fatalf("refused requests reached Zendesk: %d requests", n)
 		}
 
 		// Controls: the forging helper makes acceptable tokens, and every route answers its
@@ -148,10 +176,19 @@ func TestAuthOnEveryRoute(t *testing.T) {
 		withinLeeway := forge(t, jwt.SigningMethodHS256, testKey, f.a, func(c *Claims) {
 			c.ExpiresAt = jwt.NewNumericDate(testNow.Add(-Leeway + 5*time.Second))
 		})
-		for _, rt := range routes(f) {
+		for _, rt := range routes(f, zd) {
 			want := http.StatusOK
-			if rt.method == http.MethodPost {
+			if rt.method == http.MethodPost && !rt.tenantInPath() {
 				want = http.StatusCreated
+			}
+			if rt.tenantInPath() {
+				wantStatus(t, call(t, r, rt.method, rt.path, operator, rt.body), want, rt.name+" as operator")
+				wantStatus(t, call(t, r, rt.method, rt.path, forged, rt.body), want, rt.name+" with a forged-but-valid token")
+				wantStatus(t, call(t, r, rt.method, rt.path, withinLeeway, rt.body), want, rt.name+" expired within the leeway")
+				wantStatus(t, call(t, r, rt.method, withQuery(rt.path, "tenant", f.a), valid, rt.body), http.StatusBadRequest, rt.name+" with ?tenant=")
+				wantStatus(t, call(t, r, rt.method, strings.Replace(rt.path, f.a, "t_nope", 1), operator, rt.body), http.StatusNotFound,
+					rt.name+" for an unknown tenant")
+				continue
 			}
 			if rt.operatorOnly {
 				wantStatus(t, call(t, r, rt.method, rt.path, operator, rt.body), want, rt.name+" as operator")
@@ -169,8 +206,11 @@ func TestAuthOnEveryRoute(t *testing.T) {
 		}
 		// An admin token of a tenant that no longer exists (or never did) reaches nothing.
 		ghost := token(t, "t_ghost", RoleAdmin)
-		for _, rt := range routes(f) {
-			if !rt.operatorOnly {
+		for _, rt := range routes(f, zd) {
+			switch {
+			case rt.tenantInPath():
+				wantStatus(t, call(t, r, rt.method, strings.Replace(rt.path, f.a, "t_ghost", 1), ghost, rt.body), http.StatusNotFound, rt.name+" for a missing tenant")
+			case !rt.operatorOnly:
 				wantStatus(t, call(t, r, rt.method, rt.path, ghost, rt.body), http.StatusNotFound, rt.name+" for a missing tenant")
 			}
 		}
@@ -329,6 +369,10 @@ func TestSettingsRoutes(t *testing.T) {
 			{`null`, "JSON object"},
 			{`{"tag_prefix":`, "JSON object"},
 			{``, "JSON object"},
+			{`{"outreach":{"webhook":{"url":"http://hooks.example.com/x"}}}`, "https"},
+			{`{"outreach":{"webhook":{"url":"https://10.1.2.3/x"}}}`, "private"},
+			{`{"outreach":{"webhook":{"url":"https://localhost/x"}}}`, "local"},
+			{`{"outreach":{"rules":[{"name":"x"}]}}`, "no condition"},
 		} {
 			w := call(t, r, http.MethodPut, "/api/v1/settings", adminA, bad.body)
 			wantStatus(t, w, http.StatusBadRequest, "put settings "+bad.body)

@@ -180,9 +180,16 @@ func (h *Handler) putSettings(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	if _, err := worker.ParseSettings(body); err != nil {
+	parsed, err := worker.ParseSettings(body)
+	if err != nil {
 		h.fail(c, badRequest("%s", err.Error()))
 		return
+	}
+	if u := parsed.Outreach.Webhook.URL; u != "" {
+		if _, err := worker.CheckOutreachWebhookURL(u, h.allowLocal); err != nil {
+			h.fail(c, badRequest("settings: outreach: webhook.url: %v", err))
+			return
+		}
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, body); err != nil {

@@ -163,27 +163,27 @@ func (o *OutreachSettings) parse(raw json.RawMessage) error {
 		return fmt.Errorf("zendesk_ticket.priority %q: want low, normal, high, urgent or \"\"", t.Priority)
 	}
 	if o.Webhook.URL != "" {
-		if _, err := outreachWebhookURL(o.Webhook.URL, true); err != nil {
+		// Whether local targets are allowed is the service's setting: checked again on PUT and on send.
+		if _, err := CheckOutreachWebhookURL(o.Webhook.URL, true); err != nil {
 			return fmt.Errorf("webhook.url: %v", err)
 		}
 	}
 	return nil
 }
 
-// outreachWebhookURL checks the webhook URL: absolute, https (http only with local targets allowed),
-// no credentials. A query is allowed (some tools authenticate with one). Addresses are checked again
-// when connecting (safehttp), so DNS cannot route the call to an internal host.
-func outreachWebhookURL(raw string, allowLocal bool) (*url.URL, error) {
+// CheckOutreachWebhookURL checks an outreach webhook URL as any outbound target (safehttp.CheckURL:
+// https, no credentials, not a literal internal address unless allowLocal), except that a query is
+// allowed: some tools authenticate with one. Names are checked again when connecting, so DNS cannot
+// route the call to an internal host.
+func CheckOutreachWebhookURL(raw string, allowLocal bool) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case u.Scheme != "https" && !(allowLocal && u.Scheme == "http"):
-		return nil, fmt.Errorf("%q must use https (http needs CLVD_ALLOW_LOCAL_TARGETS=true)", raw)
-	case u.Hostname() == "":
-		return nil, fmt.Errorf("%q has no host", raw)
-	case u.User != nil:
-		return nil, fmt.Errorf("%q must not carry credentials", raw)
+	}
+	bare := *u
+	bare.RawQuery, bare.ForceQuery = "", false
+	if _, err := safehttp.CheckURL(bare.String(), allowLocal); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -552,7 +552,7 @@ func (h *Handlers) sendOutreachWebhook(ctx context.Context, tenant *store.Tenant
 	if tenant.OrdersSecret == "" {
 		return 0, &permanentError{errors.New("the tenant has no orders secret to sign the webhook with")}
 	}
-	u, err := outreachWebhookURL(rawURL, h.AllowLocalTargets)
+	u, err := CheckOutreachWebhookURL(rawURL, h.AllowLocalTargets)
 	if err != nil {
 		return 0, &permanentError{err}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clvd/clvd/admin"
 	"github.com/clvd/clvd/config"
+	"github.com/clvd/clvd/internal/logctx"
 	"github.com/clvd/clvd/internal/metrics"
 	"github.com/clvd/clvd/internal/safehttp"
 	"github.com/clvd/clvd/internal/secretbox"
@@ -56,10 +57,11 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	// logctx.Handler adds the request and task ids the context carries to every line.
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(logctx.NewHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logctx.NewHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // openStore opens (and migrates) the database with the secret key from the configuration.
@@ -158,8 +160,9 @@ func startService(ctx context.Context, cfg *config.Config, p parts, log *slog.Lo
 		httpClient.Transport = s.metrics.InstrumentTransport(httpClient.Transport)
 		s.handlers = worker.NewHandlers(s.db, s.queue, worker.ZendeskFactory(httpClient), log)
 		s.handlers.UseRedis(s.redis, cfg.ReconcileEvery)
+		s.handlers.AllowLocalTargets = cfg.AllowLocalTargets
 		mux := asynq.NewServeMux()
-		mux.Use(s.metrics.TaskMiddleware)
+		mux.Use(worker.LogContext, s.metrics.TaskMiddleware)
 		s.handlers.Register(mux)
 		s.asynqSrv = worker.NewServer(s.redis, worker.ServerOptions{
 			Concurrency: cfg.WorkerConcurrency, Poll: cfg.QueuePoll, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
@@ -198,7 +201,7 @@ func startService(ctx context.Context, cfg *config.Config, p parts, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		adminAPI, err := admin.NewHandler(admin.Options{Store: s.db, Key: jwtKey, PublicURL: cfg.BaseURL(), Logger: log})
+		adminAPI, err := admin.NewHandler(admin.Options{Store: s.db, Key: jwtKey, PublicURL: cfg.BaseURL(), AllowLocalTargets: cfg.AllowLocalTargets, Logger: log})
 		if err != nil {
 			return nil, err
 		}
