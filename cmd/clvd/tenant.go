@@ -203,8 +203,14 @@ func tenantUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		t.OrdersSecret = newSecret()
 	}
 	if *settings != "" {
-		if _, err := worker.ParseSettings(json.RawMessage(*settings)); err != nil {
+		parsed, err := worker.ParseSettings(json.RawMessage(*settings))
+		if err != nil {
 			return fmt.Errorf("--settings: %w", err)
+		}
+		if u := parsed.Outreach.Webhook.URL; u != "" {
+			if _, err := worker.CheckOutreachWebhookURL(u, cfg.AllowLocalTargets); err != nil {
+				return fmt.Errorf("--settings: outreach: webhook.url: %w", err)
+			}
 		}
 		t.Settings = json.RawMessage(*settings)
 	}
