@@ -36,6 +36,7 @@ func commands() []command {
 		{"model", "fit and apply the CLV models to CSV files: fit, predict", runModel},
 		{"import", "backfill historical orders from CSV into a tenant", runImport},
 		{"token", "issue an admin API token: --tenant ID --role admin|operator --ttl 24h", runToken},
+		{"zendesk-app", "build the Zendesk sidebar app: package --out app.zip [--service-url URL] [--tenant ID]", runZendeskApp},
 	}
 }
 
@@ -80,7 +81,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "clvd: customer lifetime value and churn for your helpdesk\n\nUsage: clvd <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'clvd <command> -h' for a command's flags.")
 }

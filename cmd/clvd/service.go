@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clvd/clvd/admin"
+	"github.com/clvd/clvd/admin/sidebar"
 	"github.com/clvd/clvd/config"
 	"github.com/clvd/clvd/internal/logctx"
 	"github.com/clvd/clvd/internal/metrics"
@@ -206,6 +207,15 @@ func startService(ctx context.Context, cfg *config.Config, p parts, log *slog.Lo
 			return nil, err
 		}
 		adminAPI.Register(router.Group("/api/v1"))
+		// The Zendesk sidebar app (admin/sidebar); its session key is derived from the same key.
+		sidebarHTTP := safehttp.NewClient(cfg.AllowLocalTargets, 10*time.Second)
+		sidebarHTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		sidebarHTTP.Transport = s.metrics.InstrumentTransport(sidebarHTTP.Transport)
+		sidebarApp, err := sidebar.NewHandler(sidebar.Options{Store: s.db, Key: jwtKey, HTTPClient: sidebarHTTP, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		sidebarApp.Register(router.Group(sidebar.MountPath))
 		router.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 		if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return nil, fmt.Errorf("CLVD_ADDR=%s: %w", cfg.Addr, err)

@@ -68,7 +68,7 @@ func TestAppPublicKey(t *testing.T) {
 	}
 }
 
-func TestParseRSAPublicKeyPEM(t *testing.T) {
+func TestAppPublicKeyPEMParsing(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
