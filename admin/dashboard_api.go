@@ -111,7 +111,7 @@ func anchorOf(sum store.DashboardSummary, now time.Time) time.Time {
 	return m
 }
 
-// today ends the current day: series stop there (the current month is counted to date).
+// tomorrow is the end of the current day (UTC): series stop there, so the current month is counted to date.
 func (h *Handler) tomorrow() time.Time {
 	n := h.now().UTC()
 	return time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1)

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clvd/clvd/admin"
+	"github.com/clvd/clvd/admin/dashboard"
 	"github.com/clvd/clvd/admin/sidebar"
 	"github.com/clvd/clvd/config"
 	"github.com/clvd/clvd/internal/logctx"
@@ -207,6 +208,12 @@ func startService(ctx context.Context, cfg *config.Config, p parts, log *slog.Lo
 			return nil, err
 		}
 		adminAPI.Register(router.Group("/api/v1"))
+		// The admin dashboard at /admin/ (admin/dashboard): embedded pages, sessions signed in with admin tokens.
+		dash, err := dashboard.New(dashboard.Options{API: adminAPI, PublicURL: cfg.BaseURL(), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		dash.Register(router)
 		// The Zendesk sidebar app (admin/sidebar); its session key is derived from the same key.
 		sidebarHTTP := safehttp.NewClient(cfg.AllowLocalTargets, 10*time.Second)
 		sidebarHTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
