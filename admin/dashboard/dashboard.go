@@ -97,6 +97,9 @@ type Options struct {
 	MaxTTL    time.Duration    // default DefaultMaxTTL
 	Now       func() time.Time // default the API's clock
 	Logger    *slog.Logger     // default slog.Default()
+	// Queues, when set, is the asynq queue monitor (asynqmon, created with RootPath QueuesPath),
+	// served at QueuesPath to operator sessions only.
+	Queues http.Handler
 }
 
 // Handler serves the dashboard.
@@ -110,6 +113,7 @@ type Handler struct {
 	publicOrigin string
 	assets       map[string]asset
 	index        []byte
+	queueUI      http.Handler
 }
 
 type asset struct {
@@ -139,7 +143,7 @@ func New(o Options) (*Handler, error) {
 		o.Logger = slog.Default()
 	}
 	d := &Handler{api: o.API, codec: sessionCodec{key: o.API.DerivedKey(sessionKeyPurpose)}, idle: o.IdleTTL, maxTTL: o.MaxTTL,
-		now: o.Now, log: o.Logger, assets: map[string]asset{}}
+		now: o.Now, log: o.Logger, assets: map[string]asset{}, queueUI: o.Queues}
 	if u, err := url.Parse(strings.TrimSpace(o.PublicURL)); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
 		d.publicHTTPS = u.Scheme == "https"
 		d.publicOrigin = u.Scheme + "://" + u.Host
@@ -185,6 +189,10 @@ func (d *Handler) Register(r gin.IRouter) {
 	g.POST("/session", d.signIn)
 	g.DELETE("/session", d.signOut)
 	d.api.Register(g.Group("/api/v1", d.bridge))
+	if d.queueUI != nil {
+		g.Any("/queues/*path", d.queues)
+		g.GET("/queues", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, QueuesPath+"/") })
+	}
 }
 
 // securityHeaders go on every answer of the dashboard.

@@ -209,7 +209,9 @@ func startService(ctx context.Context, cfg *config.Config, p parts, log *slog.Lo
 		}
 		adminAPI.Register(router.Group("/api/v1"))
 		// The admin dashboard at /admin/ (admin/dashboard): embedded pages, sessions signed in with admin tokens.
-		dash, err := dashboard.New(dashboard.Options{API: adminAPI, PublicURL: cfg.BaseURL(), Logger: log})
+		// Operators also get asynq's queue monitor there, at /admin/queues/.
+		dash, err := dashboard.New(dashboard.Options{API: adminAPI, PublicURL: cfg.BaseURL(), Logger: log,
+			Queues: worker.QueueMonitor(s.redis, dashboard.QueuesPath)})
 		if err != nil {
 			return nil, err
 		}
