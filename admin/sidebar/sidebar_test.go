@@ -119,7 +119,8 @@ func TestSidebarCustomerAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	cust := e.seedCustomer(t, e.tenant.ID, now)
-	sess := sessionOf(t, postPage(t, r, MountPath+"/sidebar", e.token(t, now, nil)))
+	zafToken := e.token(t, now, nil)
+	sess := sessionOf(t, postPage(t, r, MountPath+"/sidebar", zafToken))
 
 	var got struct {
 		Found    bool
@@ -234,5 +235,9 @@ func TestSidebarCustomerAPI(t *testing.T) {
 	clock = now.Add(DefaultSessionTTL + time.Minute)
 	if w := getJSON(t, r, MountPath+"/api/customer?email=a@b.c", sess); w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "expired") {
 		t.Fatalf("expired session: %d %s", w.Code, w.Body)
+	}
+	// Nor can the ZAF token that opened it be replayed for a new one: it expired long before.
+	if w := postPage(t, r, MountPath+"/sidebar", zafToken); w.Code != http.StatusUnauthorized {
+		t.Fatalf("the ZAF token replayed after the session expired: %d, want 401", w.Code)
 	}
 }
