@@ -354,7 +354,7 @@ func (h *Handlers) rescore(ctx context.Context, tenantID string, customerID int6
 	if stale {
 		return nil // a newer rescore already stored its result and queued its push
 	}
-	if err := h.maybeOutreach(ctx, tenantID, customerID, settings, cust.Score, score); err != nil {
+	if err := h.maybeOutreach(ctx, tenant, customerID, settings, scoring, cust.Score, score); err != nil {
 		return err
 	}
 	// Data stored while this rescore ran may have found this task's id taken (it counts as the same

@@ -280,9 +280,35 @@ func (q *Queue) enqueueOutreachResume(ctx context.Context, o store.Outreach) err
 	return err
 }
 
-// maybeOutreach queues an outreach when the score change from prev to cur fires a rule.
-func (h *Handlers) maybeOutreach(ctx context.Context, tenantID string, customerID int64, settings Settings, prev *store.Score, cur store.Score) error {
-	fired := settings.Outreach.Fired(prev, &cur)
+// outreachArmedKey is the tenant state written when the tenant's first population is built.
+const outreachArmedKey = "outreach_armed"
+
+// armOutreach records, once, when the tenant's customers were first ranked. Scores before that are
+// placeholders (no tiers to speak of), so a change from one of them is not a customer turning at
+// risk: without this, connecting a shop with years of history would "discover" every valuable
+// customer already at risk and open a ticket for each.
+func (h *Handlers) armOutreach(ctx context.Context, tenantID string) error {
+	_, _, err := h.store.GetTenantState(ctx, tenantID, outreachArmedKey)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return h.store.PutTenantState(ctx, tenantID, outreachArmedKey, json.RawMessage(`{"reason":"first population"}`))
+}
+
+// maybeOutreach queues an outreach when the score change from prev to cur fires a rule. Only changes
+// from a score computed after the tenant's first population count (see armOutreach), and only when
+// an action can be taken (or it is a dry run).
+func (h *Handlers) maybeOutreach(ctx context.Context, tenant *store.Tenant, customerID int64, settings Settings, sc scoring, prev *store.Score, cur store.Score) error {
+	if prev == nil || sc.outreachArmedAt.IsZero() || prev.ScoredAt.Before(sc.outreachArmedAt) {
+		return nil
+	}
+	o := settings.Outreach
+	hasZendesk := tenant.Zendesk.BaseURL != "" && tenant.Zendesk.Email != "" && tenant.Zendesk.APIToken != ""
+	if !o.DryRun && !(o.Ticket.Enabled && hasZendesk) && o.Webhook.URL == "" {
+		return nil // nothing could be sent: no Zendesk credentials for the ticket, no webhook
+	}
+	tenantID := tenant.ID
+	fired := o.Fired(prev, &cur)
 	if len(fired) == 0 {
 		return nil
 	}

@@ -340,56 +340,101 @@ func TestOutreachWebhook(t *testing.T) {
 	}
 }
 
-// TestRescoreQueuesOutreach: the rescore that finds a customer turned at risk queues the outreach task.
+// TestRescoreQueuesOutreach: the rescore that finds a customer turned at risk queues the outreach
+// task; before the tenant's first population, and without any way to reach out, it does not.
 func TestRescoreQueuesOutreach(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.setSettings(t, f.h, `{"outreach":{"rules":[{"name":"any_high","churn_bands":["high"]}]}}`)
-	old := time.Now().AddDate(-2, 0, 0)
+	now := time.Now()
 	for i, amount := range []int64{5000, 7000} {
-		o := integrations.Order{Source: "shopify", OrderID: string(rune('a' + i)), Email: "jon@example.com", CreatedAt: old.AddDate(0, 0, 20*i),
-			UpdatedAt: old.AddDate(0, 0, 20*i), Currency: "EUR", TotalMinor: amount, Status: integrations.OrderPaid}
+		o := integrations.Order{Source: "shopify", OrderID: string(rune('a' + i)), Email: "jon@example.com", CreatedAt: now.AddDate(0, 0, -20+10*i),
+			UpdatedAt: now.AddDate(0, 0, -20+10*i), Currency: "EUR", TotalMinor: amount, Status: integrations.OrderPaid}
 		if _, err := f.db.ApplyOrder(ctx, f.tenantID, f.customer, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.h.rescore(ctx, f.tenantID, f.customer); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := f.db.GetCustomer(ctx, f.tenantID, f.customer)
-	if c.Score.ChurnBand != "high" {
-		t.Fatalf("test setup: churn band %s, want high", c.Score.ChurnBand)
-	}
-	tasks, err := f.insp.ListPendingTasks(queuePush)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found *outreachPayload
-	for _, tk := range tasks {
-		if tk.Type == TypeOutreach {
-			var p outreachPayload
-			if err := json.Unmarshal(tk.Payload, &p); err != nil {
-				t.Fatal(err)
+	outreachTasks := func() []outreachPayload {
+		t.Helper()
+		tasks, err := f.insp.ListPendingTasks(queuePush)
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		var out []outreachPayload
+		for _, tk := range tasks {
+			if tk.Type == TypeOutreach {
+				var p outreachPayload
+				if err := json.Unmarshal(tk.Payload, &p); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, p)
 			}
-			found = &p
 		}
+		return out
 	}
-	if found == nil || !slices.Equal(found.Rules, []string{"any_high"}) || found.CustomerID != f.customer {
-		t.Fatalf("outreach task %+v among %d pending push tasks", found, len(tasks))
+	rescoreAt := func(at time.Time) *store.Score {
+		t.Helper()
+		f.h.now = func() time.Time { return at }
+		f.h.models.invalidate(f.tenantID)
+		if err := f.h.rescore(ctx, f.tenantID, f.customer); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := f.db.GetCustomer(ctx, f.tenantID, f.customer)
+		return c.Score
 	}
-	// The same score again: no transition, nothing more queued (and the day's task id dedupes anyway).
-	if err := f.h.rescore(ctx, f.tenantID, f.customer); err != nil {
+	if s := rescoreAt(now); s.ChurnBand == "high" {
+		t.Fatalf("test setup: churn band %s with recent orders", s.ChurnBand)
+	}
+	// Two years on the customer is lost, but the tenant has no population yet: no outreach.
+	if s := rescoreAt(now.AddDate(2, 0, 0)); s.ChurnBand != "high" {
+		t.Fatalf("test setup: churn band %s two years on", s.ChurnBand)
+	}
+	if got := outreachTasks(); len(got) != 0 {
+		t.Fatalf("outreach before the first population: %+v", got)
+	}
+	// Once armed, the same turn to high risk (from a score computed after arming) queues it.
+	if err := f.h.armOutreach(ctx, f.tenantID); err != nil {
 		t.Fatal(err)
 	}
-	tasks, _ = f.insp.ListPendingTasks(queuePush)
-	n := 0
-	for _, tk := range tasks {
-		if tk.Type == TypeOutreach {
-			n++
-		}
+	time.Sleep(5 * time.Millisecond)
+	rescoreAt(time.Now())
+	rescoreAt(time.Now().AddDate(2, 0, 0))
+	got := outreachTasks()
+	if len(got) != 1 || !slices.Equal(got[0].Rules, []string{"any_high"}) || got[0].CustomerID != f.customer || got[0].PreviousBand == "high" {
+		t.Fatalf("outreach tasks %+v, want one for any_high", got)
 	}
-	if n != 1 {
+	// The same score again: no transition, nothing more queued.
+	rescoreAt(time.Now().AddDate(2, 0, 1))
+	if n := len(outreachTasks()); n != 1 {
 		t.Fatalf("%d outreach tasks, want 1", n)
+	}
+
+	// Without Zendesk credentials and without a webhook nothing could be sent: nothing is queued.
+	g := newFixture(t)
+	tenant, _ := g.db.GetTenant(ctx, g.tenantID)
+	tenant.Zendesk = store.ZendeskAccount{}
+	if err := g.db.UpdateTenant(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	g.setSettings(t, g.h, `{"outreach":{"rules":[{"name":"any_high","churn_bands":["high"]}]}}`)
+	if err := g.h.armOutreach(ctx, g.tenantID); err != nil {
+		t.Fatal(err)
+	}
+	prev := &store.Score{Tier: "gold", ChurnBand: "low", ScoredAt: time.Now().Add(time.Hour)}
+	sc := scoring{outreachArmedAt: time.Now()}
+	settings, _ := ParseSettings(json.RawMessage(`{"outreach":{"rules":[{"name":"any_high","churn_bands":["high"]}]}}`))
+	if err := g.h.maybeOutreach(ctx, tenant, g.customer, settings, sc, prev, store.Score{Tier: "gold", ChurnBand: "high"}); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, _ := g.insp.ListPendingTasks(queuePush); len(tasks) != 0 {
+		t.Fatalf("outreach queued for a tenant that cannot be reached: %d tasks", len(tasks))
+	}
+	dry, _ := ParseSettings(json.RawMessage(`{"outreach":{"dry_run":true,"rules":[{"name":"any_high","churn_bands":["high"]}]}}`))
+	if err := g.h.maybeOutreach(ctx, tenant, g.customer, dry, sc, prev, store.Score{Tier: "gold", ChurnBand: "high"}); err != nil {
+		t.Fatal(err)
+	}
+	if tasks, _ := g.insp.ListPendingTasks(queuePush); len(tasks) != 1 {
+		t.Fatalf("a dry run must still record who would be contacted: %d tasks", len(tasks))
 	}
 }
 

@@ -138,6 +138,9 @@ func (h *Handlers) Refit(ctx context.Context, tenantID, reason string) error {
 	if err := h.store.PutTenantState(ctx, tenantID, populationKey, raw); err != nil {
 		return err
 	}
+	if err := h.armOutreach(ctx, tenantID); err != nil {
+		return err
+	}
 	h.models.invalidate(tenantID)
 	modelID := rec.ID
 	if rec.Kind == modelKindFailed {

@@ -24,6 +24,9 @@ type scoring struct {
 	model      *clv.Model
 	modelID    int64 // the stored record it came from (0: none)
 	population *clv.Population
+	// outreachArmedAt is when the tenant's first population was built (zero: not yet): score
+	// changes from scores older than that never trigger outreach (see maybeOutreach).
+	outreachArmedAt time.Time
 }
 
 // purchasesOf turns stored orders into the model's purchases: cancelled and fully refunded orders are
@@ -209,6 +212,13 @@ func (c *modelCache) get(ctx context.Context, st Store, tenantID string) (scorin
 			sc.model = &m
 		}
 		break
+	}
+	switch _, at, err := st.GetTenantState(ctx, tenantID, outreachArmedKey); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return sc, err
+	default:
+		sc.outreachArmedAt = at
 	}
 	raw, _, err := st.GetTenantState(ctx, tenantID, populationKey)
 	switch {

@@ -50,8 +50,9 @@ var lastNames = []string{"Almeida", "Berg", "Costa", "Dubois", "Eriksen", "Fisch
 // an observation window would. The intervals and amounts of each history are CDNOW's.
 //
 // A third of the customers get a Zendesk user, a quarter a rated ticket in the last year (CSAT),
-// some an open urgent one (a churn signal); outreach runs in dry-run mode, so the rescore records
-// who would have been contacted.
+// some an open urgent one (a churn signal); outreach runs in dry-run mode. A tenant's first scores
+// never trigger outreach (they are what the shop already was, not customers turning at risk), so
+// the valuable customers at high risk get the dry-run records the worker's claim would write.
 func seedDemo(t *testing.T, db *store.DB) *demo {
 	t.Helper()
 	ctx := context.Background()
@@ -176,7 +177,30 @@ func seedDemo(t *testing.T, db *store.DB) *demo {
 	}
 
 	runWorker(t, db, d.shop)
+	claimDryRuns(t, db, d.shop)
 	return d
+}
+
+// claimDryRuns records a dry-run outreach for every platinum and gold customer at high churn risk,
+// as the worker does when such a customer turns at risk.
+func claimDryRuns(t *testing.T, db *store.DB, tenant string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tier := range []string{"platinum", "gold"} {
+		rows, _, err := db.ListCustomers(ctx, tenant, store.CustomerFilter{Tier: tier, ChurnBand: "high", Limit: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			s := r.Score
+			if _, err := db.ClaimOutreach(ctx, tenant, store.OutreachClaim{Outreach: store.Outreach{CustomerID: r.ID,
+				Rules: []string{"valuable_at_risk"}, Reasons: s.ChurnReasons, Tier: s.Tier, ChurnBand: s.ChurnBand, PreviousBand: "medium",
+				PredictedCLV: s.PredictedCLV, HistoricMinor: s.HistoricMinor, Currency: s.Currency, ChurnProbability: s.ChurnProbability},
+				DryRun: true, Cooldown: 30 * 24 * time.Hour, MaxPerDay: 50}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // runWorker refits the tenant with the worker's handlers and then runs every task that queues

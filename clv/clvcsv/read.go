@@ -207,14 +207,14 @@ func Load(in Input) (*Loaded, error) {
 	if !in.Unit.Valid() {
 		return nil, fmt.Errorf("invalid unit %v", in.Unit)
 	}
-	rr, err := newRowReader(in.R)
-	if err != nil {
-		return nil, err
-	}
 	if in.Summary {
+		rr, err := newRowReader(in.R)
+		if err != nil {
+			return nil, err
+		}
 		return loadSummaries(in, rr)
 	}
-	return loadTransactions(in, rr)
+	return loadTransactions(in)
 }
 
 // problem records a bad row, or returns it as the error when not skipping.
@@ -229,96 +229,129 @@ func (l *Loaded) problem(in Input, e *RowError) error {
 	return nil
 }
 
-func loadTransactions(in Input, rr *rowReader) (*Loaded, error) {
-	cols := in.Columns
+// Transaction is one row of a transaction file.
+type Transaction struct {
+	Customer string
+	Time     time.Time
+	Amount   float64 // 0 when the file has no amount column
+	Line     int     // 1-based
+}
+
+// TransactionReader reads a transaction file row by row (CSV, TSV, semicolons or blank-separated
+// columns, as newRowReader detects), with the columns cols names.
+type TransactionReader struct {
+	name                string
+	rr                  *rowReader
+	ci, di, ai          int
+	cname, dname, aname string
+	rows                int
+}
+
+// Rows is the number of data rows read so far (bad ones included, unreadable lines not).
+func (tr *TransactionReader) Rows() int { return tr.rows }
+
+// NewTransactionReader reads the header (unless cols.NoHeader) and resolves the columns. name is
+// the file's name for messages.
+func NewTransactionReader(name string, r io.Reader, cols Columns) (*TransactionReader, error) {
+	rr, err := newRowReader(r)
+	if err != nil {
+		return nil, err
+	}
 	var header []string
 	if !cols.NoHeader {
 		h, _, err := rr.next()
 		if err == io.EOF {
-			return nil, fmt.Errorf("%s: empty file", in.Name)
+			return nil, fmt.Errorf("%s: empty file", name)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", in.Name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		header = append([]string(nil), h...)
 	}
-	ci, cname, err := column(cols.Customer, header, "customer")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.Name, err)
+	tr := &TransactionReader{name: name, rr: rr, ai: -1}
+	if tr.ci, tr.cname, err = column(cols.Customer, header, "customer"); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	di, dname, err := column(cols.Date, header, "date")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.Name, err)
+	if tr.di, tr.dname, err = column(cols.Date, header, "date"); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	ai, aname := -1, ""
 	if strings.TrimSpace(cols.Amount) != "" {
-		if ai, aname, err = column(cols.Amount, header, "amount"); err != nil {
-			return nil, fmt.Errorf("%s: %w", in.Name, err)
+		if tr.ai, tr.aname, err = column(cols.Amount, header, "amount"); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+	}
+	return tr, nil
+}
+
+// Next returns the next row, io.EOF at the end, or a *RowError for a bad row (reading may go on
+// after one; an error of the file itself is returned as it is, and ends the reading).
+func (tr *TransactionReader) Next() (Transaction, error) {
+	rec, line, err := tr.rr.next()
+	if err == io.EOF {
+		return Transaction{}, io.EOF
+	}
+	if err != nil {
+		if line == 0 {
+			return Transaction{}, fmt.Errorf("%s: %w", tr.name, err)
+		}
+		return Transaction{}, &RowError{File: tr.name, Line: line, Err: err}
+	}
+	tr.rows++
+	if need := max(tr.ci, tr.di, tr.ai) + 1; len(rec) < need {
+		return Transaction{}, &RowError{File: tr.name, Line: line, Err: fmt.Errorf("%d fields, need at least %d", len(rec), need)}
+	}
+	t := Transaction{Customer: rec[tr.ci], Line: line}
+	if t.Customer == "" {
+		return Transaction{}, &RowError{File: tr.name, Line: line, Column: tr.ci + 1, Name: tr.cname, Err: errors.New("empty customer id")}
+	}
+	if t.Time, err = ParseDate(rec[tr.di]); err != nil {
+		return Transaction{}, &RowError{File: tr.name, Line: line, Column: tr.di + 1, Name: tr.dname, Err: err}
+	}
+	if tr.ai >= 0 {
+		t.Amount, err = strconv.ParseFloat(rec[tr.ai], 64)
+		if err != nil || math.IsNaN(t.Amount) || math.IsInf(t.Amount, 0) {
+			return Transaction{}, &RowError{File: tr.name, Line: line, Column: tr.ai + 1, Name: tr.aname, Err: fmt.Errorf("bad amount %q", rec[tr.ai])}
+		}
+	}
+	return t, nil
+}
+
+func loadTransactions(in Input) (*Loaded, error) {
+	tr, err := NewTransactionReader(in.Name, in.R, in.Columns)
+	if err != nil {
+		return nil, err
 	}
 	endDay := in.CalibrationEnd.UTC().Truncate(24 * time.Hour)
 	l := &Loaded{}
 	idx := map[string]int{}
 	for {
-		rec, line, err := rr.next()
+		t, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
+		var re *RowError
+		if errors.As(err, &re) {
+			if e := l.problem(in, re); e != nil {
+				return nil, e
+			}
+			continue
+		}
 		if err != nil {
-			if e := l.problem(in, &RowError{File: in.Name, Line: line, Err: err}); e != nil {
-				return nil, e
-			}
-			if line == 0 {
-				return nil, fmt.Errorf("%s: %w", in.Name, err)
-			}
-			continue
+			return nil, err
 		}
-		l.Rows++
-		need := max(ci, di, ai) + 1
-		if len(rec) < need {
-			if e := l.problem(in, &RowError{File: in.Name, Line: line,
-				Err: fmt.Errorf("%d fields, need at least %d", len(rec), need)}); e != nil {
-				return nil, e
-			}
-			continue
-		}
-		id := rec[ci]
-		if id == "" {
-			if e := l.problem(in, &RowError{File: in.Name, Line: line, Column: ci + 1, Name: cname, Err: errors.New("empty customer id")}); e != nil {
-				return nil, e
-			}
-			continue
-		}
-		t, err := ParseDate(rec[di])
-		if err != nil {
-			if e := l.problem(in, &RowError{File: in.Name, Line: line, Column: di + 1, Name: dname, Err: err}); e != nil {
-				return nil, e
-			}
-			continue
-		}
-		amt := 0.0
-		if ai >= 0 {
-			amt, err = strconv.ParseFloat(rec[ai], 64)
-			if err != nil || math.IsNaN(amt) || math.IsInf(amt, 0) {
-				if e := l.problem(in, &RowError{File: in.Name, Line: line, Column: ai + 1, Name: aname,
-					Err: fmt.Errorf("bad amount %q", rec[ai])}); e != nil {
-					return nil, e
-				}
-				continue
-			}
-		}
-		if t.UTC().Truncate(24 * time.Hour).After(endDay) {
+		if t.Time.UTC().Truncate(24 * time.Hour).After(endDay) {
 			l.AfterEnd++
 			continue
 		}
-		i, ok := idx[id]
+		i, ok := idx[t.Customer]
 		if !ok {
 			i = len(l.Customers)
-			idx[id] = i
-			l.Customers = append(l.Customers, Customer{ID: id})
+			idx[t.Customer] = i
+			l.Customers = append(l.Customers, Customer{ID: t.Customer})
 		}
-		l.Customers[i].Purchases = append(l.Customers[i].Purchases, clv.Purchase{Time: t, Amount: amt})
+		l.Customers[i].Purchases = append(l.Customers[i].Purchases, clv.Purchase{Time: t.Time, Amount: t.Amount})
 	}
+	l.Rows = tr.Rows()
 	for i := range l.Customers {
 		c := &l.Customers[i]
 		c.Summary, _ = clv.Summarize(c.Purchases, in.CalibrationEnd, in.Unit)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,11 +23,12 @@ import (
 	"github.com/clvd/clvd/integrations"
 	"github.com/clvd/clvd/integrations/orders"
 	"github.com/clvd/clvd/integrations/shopify"
+	"github.com/clvd/clvd/internal/money"
 	"github.com/clvd/clvd/store"
 	"github.com/clvd/clvd/worker"
 )
 
-const importUsage = `Usage: clvd import --tenant ID [--format auto|orders|shopify] [--skip-bad] [flags] FILE.csv
+const importUsage = `Usage: clvd import --tenant ID [--format auto|orders|shopify|transactions] [--skip-bad] [flags] FILE.csv
 
 Backfills a tenant's order history from a CSV file (FILE "-" reads standard input). Each order is
 stored exactly as a webhook delivery of it would be, so importing a file twice, or a file that
@@ -38,6 +40,12 @@ Formats (--format auto, the default, tells them apart by the header row):
            order_id,customer_id,email,name,created_at,updated_at,amount,currency,status,refunded_amount
            (required: order_id, created_at, amount, currency, and customer_id or email on each row)
   shopify  the CSV from Shopify admin > Orders > Export (one row per line item)
+  transactions  (never detected: name it) one purchase per row, customer id, date and amount in
+           the columns --customer-col, --date-col and --amount-col name (header names or 1-based
+           numbers; --no-header when the first line is data); comma, tab, semicolon or blank
+           separated; every row a paid order in --currency. The CDNOW sample, for instance:
+           clvd import --tenant ID --format transactions --no-header --customer-col 2 \
+             --date-col 3 --amount-col 5 --currency USD CDNOW_sample.txt
 
 A bad row stops the import with its file, line and column; rows before it stay stored, so fix it and
 run the import again. With --skip-bad, bad rows are counted and skipped (the first 10 are shown).
@@ -64,8 +72,13 @@ func runImport(ctx context.Context, env *cliEnv, args []string) error {
 		fs.PrintDefaults()
 	}
 	tenantID := fs.String("tenant", "", "tenant id (required; see 'clvd tenant list')")
-	format := fs.String("format", "auto", "file format: auto, orders or shopify")
+	format := fs.String("format", "auto", "file format: auto, orders, shopify or transactions")
 	skipBad := fs.Bool("skip-bad", false, "skip and count bad rows instead of stopping at the first")
+	customerCol := fs.String("customer-col", "customer_id", "transactions: customer id column (header name or 1-based number)")
+	dateCol := fs.String("date-col", "date", "transactions: date column (YYYY-MM-DD, YYYYMMDD or RFC 3339)")
+	amountCol := fs.String("amount-col", "amount", "transactions: amount column (decimal, major units)")
+	noHeader := fs.Bool("no-header", false, "transactions: the first line is data (columns by number)")
+	currency := fs.String("currency", "", "transactions: the currency of every amount (ISO 4217, e.g. USD)")
 	var f serverFlags
 	f.bindStore(fs)
 	fs.StringVar(&f.redisURL, "redis-url", "", "Redis URL (overrides REDIS_URL): queue the refit directly")
@@ -82,8 +95,22 @@ func runImport(ctx context.Context, env *cliEnv, args []string) error {
 		return usage("--tenant is required")
 	case len(files) != 1:
 		return usage("give exactly one FILE.csv (or - for standard input), got %d", len(files))
-	case *format != "auto" && *format != "orders" && *format != "shopify":
-		return usage("--format must be auto, orders or shopify, not %q", *format)
+	case *format != "auto" && *format != "orders" && *format != "shopify" && *format != "transactions":
+		return usage("--format must be auto, orders, shopify or transactions, not %q", *format)
+	case *format == "transactions" && !money.ValidCurrency(strings.ToUpper(*currency)):
+		return usage("--format transactions needs --currency, the ISO 4217 code of the amounts (e.g. USD), not %q", *currency)
+	}
+	if *format != "transactions" {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "customer-col", "date-col", "amount-col", "no-header", "currency":
+				set = append(set, "--"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return usage("%s: only for --format transactions (the other formats name their columns and currency themselves)", strings.Join(set, ", "))
+		}
 	}
 	cfg, err := loadConfig(env, &f)
 	if err != nil {
@@ -109,8 +136,14 @@ func runImport(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("tenant %q: %w", *tenantID, err)
 	}
 
-	src, unit, err := importDetect(in.br, *format)
-	if err != nil {
+	var src importSource
+	unit := "rows"
+	if *format == "transactions" {
+		// Its errors name the file already.
+		if src, err = newTransactionSource(in.name, in.br, transactionColumns(*customerCol, *dateCol, *amountCol, *noHeader), strings.ToUpper(*currency)); err != nil {
+			return err
+		}
+	} else if src, unit, err = importDetect(in.br, *format); err != nil {
 		return fmt.Errorf("%s: %w", in.name, err)
 	}
 	st, err := importRows(ctx, env, in, src, unit, *tenantID, db, *skipBad)

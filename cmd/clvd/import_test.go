@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/internal/testdata"
 	"github.com/clvd/clvd/store"
 	"github.com/clvd/clvd/worker"
 )
@@ -211,6 +212,47 @@ func TestImportGenericCSVTwice(t *testing.T) {
 	}
 }
 
+// TestImportTransactions: the CDNOW sample (blank-separated, no header) imports as paid orders,
+// and importing it again changes nothing.
+func TestImportTransactions(t *testing.T) {
+	c := newImportTestCLI(t)
+	id := c.tenant()
+	path := filepath.Join(testdata.CDNOWDir(t), "CDNOW_sample.txt")
+	args := []string{"import", "--tenant", id, "--format", "transactions", "--no-header", "--customer-col", "2", "--date-col", "3",
+		"--amount-col", "5", "--currency", "usd", path}
+	code, stdout, stderr := c.run(args...)
+	if want := "imported 6919 rows: 6919 orders new or changed, 0 refunds new, 0 unchanged, 2357 customers, 0 bad rows; refit requested\n"; code != 0 || stdout != want {
+		t.Fatalf("exit %d, stdout %q (want %q), stderr %q", code, stdout, want, stderr)
+	}
+	db := c.store()
+	cust, created, err := db.ResolveCustomer(t.Context(), id, store.Identity{ExternalID: "orders:0001"})
+	if err != nil || created {
+		t.Fatalf("customer 0001: created %v, %v", created, err)
+	}
+	orders, err := db.CustomerOrders(t.Context(), id, cust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CDNOW sample customer 0001 (master id 00004): 19970101 29.33; 19970118 29.73; 19970802 14.96; 19971212 26.48.
+	importTestCheckOrders(t, orders, []importTestOrder{
+		{id: "0001-1", source: integrations.SourceOrders, total: 2933, net: 2933, status: integrations.OrderPaid, createdAt: "1997-01-01T00:00:00Z"},
+		{id: "0001-2", source: integrations.SourceOrders, total: 2973, net: 2973, status: integrations.OrderPaid, createdAt: "1997-01-18T00:00:00Z"},
+		{id: "0001-3", source: integrations.SourceOrders, total: 1496, net: 1496, status: integrations.OrderPaid, createdAt: "1997-08-02T00:00:00Z"},
+		{id: "0001-4", source: integrations.SourceOrders, total: 2648, net: 2648, status: integrations.OrderPaid, createdAt: "1997-12-12T00:00:00Z"},
+	})
+	code, stdout, _ = c.run(args...)
+	if want := "imported 6919 rows: 0 orders new or changed, 0 refunds new, 6919 unchanged, 2357 customers, 0 bad rows; refit requested\n"; code != 0 || stdout != want {
+		t.Fatalf("second import: exit %d, stdout %q", code, stdout)
+	}
+	// A bad row names its line and column.
+	bad := c.file("bad.txt", "7 20240101 12.50\n8 2024-13-01 3\n")
+	code, _, stderr = c.run("import", "--tenant", id, "--format", "transactions", "--no-header", "--customer-col", "1", "--date-col", "2",
+		"--amount-col", "3", "--currency", "EUR", bad)
+	if code != 1 || !strings.Contains(stderr, "bad.txt: malformed payload: line 2, column 2: bad date") {
+		t.Fatalf("bad row: exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestImportShopifyExport(t *testing.T) {
 	c := newImportTestCLI(t)
 	id := c.tenant()
@@ -352,7 +394,11 @@ func TestImportErrors(t *testing.T) {
 		{"no tenant", []string{good}, 2, "--tenant is required"},
 		{"no file", []string{"--tenant", id}, 2, "give exactly one FILE.csv"},
 		{"two files", []string{"--tenant", id, good, good}, 2, "give exactly one FILE.csv (or - for standard input), got 2"},
-		{"bad format", []string{"--tenant", id, "--format", "xlsx", good}, 2, `--format must be auto, orders or shopify, not "xlsx"`},
+		{"bad format", []string{"--tenant", id, "--format", "xlsx", good}, 2, `--format must be auto, orders, shopify or transactions, not "xlsx"`},
+		{"transactions without currency", []string{"--tenant", id, "--format", "transactions", good}, 2, "--format transactions needs --currency"},
+		{"columns for another format", []string{"--tenant", id, "--customer-col", "2", good}, 2, "--customer-col: only for --format transactions"},
+		{"transactions: unknown column", []string{"--tenant", id, "--format", "transactions", "--currency", "EUR", good}, 1,
+			`good.csv: date column "date" not in header`},
 		{"unknown flag", []string{"--tenant", id, "--dry-run", good}, 2, "flag provided but not defined: -dry-run"},
 	}
 	for _, tc := range cases {
