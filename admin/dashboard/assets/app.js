@@ -466,8 +466,19 @@
     });
   }
 
+  // cohortMonths covers the history from the first purchase month to the anchor month, at least 12
+  // and at most 24 months: a shop whose customers all arrived more than a year before its latest
+  // purchase still sees its cohorts.
+  function cohortMonths() {
+    var s = state.summary;
+    if (!s || !s.first_purchase || !s.anchor_month) return 12;
+    var first = new Date(s.first_purchase), parts = s.anchor_month.split('-');
+    var span = (Number(parts[0]) - first.getUTCFullYear()) * 12 + (Number(parts[1]) - 1 - first.getUTCMonth()) + 1;
+    return Math.min(24, Math.max(12, span));
+  }
+
   function loadCohorts() {
-    return get('dashboard/cohorts', { months: 12 }).then(function (res) {
+    return get('dashboard/cohorts', { months: cohortMonths() }).then(function (res) {
       var body = $('cohorts-body');
       if (!res.ok) { fill(body, errorBox(res.error)); return; }
       var d = res.data, co = d.cohorts || [];
