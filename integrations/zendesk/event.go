@@ -394,15 +394,19 @@ func parseObject(raw []byte, path string) (object, error) {
 	what := "body"
 	if path != "" {
 		what = path
-	} else if !json.Valid(raw) {
-		// Validate once at the top; nested values come from an already-validated document.
-		return object{}, integrations.Malformed("body is not JSON")
 	}
 	if k := kindOf(raw); k != "object" {
+		if path == "" && !json.Valid(raw) {
+			return object{}, integrations.Malformed("body is not JSON")
+		}
 		return object{}, integrations.Malformed("%s: want a JSON object, got %s", what, k)
 	}
+	// One pass: Unmarshal validates the whole document before decoding it.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
+		if path == "" {
+			return object{}, integrations.Malformed("body is not JSON: %v", err)
+		}
 		return object{}, integrations.Malformed("%s is not valid JSON: %v", what, err)
 	}
 	return object{path: path, fields: fields}, nil
