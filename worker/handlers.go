@@ -358,11 +358,12 @@ func (h *Handlers) rescore(ctx context.Context, tenantID string, customerID int6
 		return err
 	}
 	// Data stored while this rescore ran may have found this task's id taken (it counts as the same
-	// burst) and so queued nothing: if the version moved, rescore once more.
+	// burst) and so queued nothing: if the version moved, rescore once more, under an id of its own
+	// (the window's id may still be this very task's).
 	if now, err := h.store.GetCustomer(ctx, tenantID, customerID); err != nil {
 		return err
 	} else if now.DataVersion > version {
-		if err := h.queue.EnqueueRescore(ctx, tenantID, customerID); err != nil {
+		if err := h.queue.enqueueRescoreOfVersion(ctx, tenantID, customerID, version); err != nil {
 			return err
 		}
 	}
@@ -443,7 +444,25 @@ func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int
 			if !target.TagsDiffer {
 				continue
 			}
-			if err := hd.UpdateUserTags(ctx, target.ID, desired, remove); err != nil {
+			// Zendesk adds and removes user tags in two calls. Once the add is done the user carries
+			// what was there and the wanted tags: recorded as such, a failed remove is retried even
+			// if the score goes back to the tags last written.
+			if err := hd.UpdateUserTags(ctx, target.ID, desired, nil); err != nil {
+				if errors.Is(err, zendesk.ErrNotFound) {
+					h.log.WarnContext(ctx, "Zendesk user no longer exists; tags not written", "tenant", tenantID, "user", target.ID)
+					if err := h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, desired); err != nil {
+						return err
+					}
+					continue
+				}
+				return classify(fmt.Errorf("tagging Zendesk user %s: %w", target.ID, err))
+			}
+			if len(remove) > 0 && !sameSet(target.Pushed, desired) {
+				if err := h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, union(target.Pushed, desired)); err != nil {
+					return err
+				}
+			}
+			if err := hd.UpdateUserTags(ctx, target.ID, nil, remove); err != nil {
 				if errors.Is(err, zendesk.ErrNotFound) {
 					// Nothing can carry these tags any more; recording them stops the reconciler from
 					// trying again every minute.
@@ -611,6 +630,16 @@ func (h *Handlers) requestedRefits(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// union returns the elements of a and b, sorted, once each.
+func union(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// sameSet reports whether a and b hold the same elements.
+func sameSet(a, b []string) bool { return slices.Equal(union(a, nil), union(b, nil)) }
 
 // without returns the elements of all not in keep, sorted.
 func without(all, keep []string) []string {

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/integrations/zendesk"
 	"github.com/clvd/clvd/integrations/zendesk/zendesktest"
 	"github.com/clvd/clvd/internal/secretbox"
 	"github.com/clvd/clvd/store"
@@ -238,5 +239,67 @@ func TestFailedFitKeepsPreviousModel(t *testing.T) {
 	}
 	if sc.model == nil || sc.modelID != good.ID || sc.model.BGNBD.R != 0.243 {
 		t.Fatalf("scoring uses %+v (model id %d), want the last good model %d", sc.model, sc.modelID, good.ID)
+	}
+}
+
+// failingRemoves is a helpdesk whose user tag removals fail while fail is set, as a 503 on
+// Zendesk's DELETE after its PUT succeeded would.
+type failingRemoves struct {
+	Helpdesk
+	fail bool
+}
+
+func (f *failingRemoves) UpdateUserTags(ctx context.Context, userID string, add, remove []string) error {
+	if len(remove) > 0 && f.fail {
+		if err := f.Helpdesk.UpdateUserTags(ctx, userID, add, nil); err != nil { // the add goes through
+			return err
+		}
+		return &zendesk.APIError{Status: http.StatusServiceUnavailable}
+	}
+	return f.Helpdesk.UpdateUserTags(ctx, userID, add, remove)
+}
+
+// TestUserTagRemoveFailsThenScoreGoesBack: the add of a user's new tags succeeds, the removal of the
+// old ones fails, and the score goes back to the old tags. The user must end with exactly the old
+// tags, not keep the new one because the store still had the old ones as last written.
+func TestUserTagRemoveFailsThenScoreGoesBack(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	hd := &failingRemoves{}
+	f.h.helpdesk = func(tn *store.Tenant) (Helpdesk, error) {
+		c, err := ZendeskFactory(http.DefaultClient)(tn)
+		hd.Helpdesk = c
+		return hd, err
+	}
+	f.score(t, "clv_churn_low", "clv_tier_gold")
+	if err := f.h.pushTags(ctx, f.tenantID, f.customer); err != nil {
+		t.Fatal(err)
+	}
+	f.score(t, "clv_churn_high", "clv_tier_gold")
+	hd.fail = true
+	if err := f.h.pushTags(ctx, f.tenantID, f.customer); err == nil {
+		t.Fatal("the failed removal was not reported")
+	}
+	if got := f.fz.UserTags("9001"); !slices.Equal(got, []string{"clv_churn_high", "clv_churn_low", "clv_tier_gold"}) {
+		t.Fatalf("test setup: user tags %v after the add only", got)
+	}
+	hd.fail = false
+	f.score(t, "clv_churn_low", "clv_tier_gold") // back to what was written before
+	plan, err := f.db.TagPlan(ctx, f.tenantID, f.customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userTarget := false
+	for _, tg := range plan.Targets {
+		userTarget = userTarget || tg.Kind == "user"
+	}
+	if !userTarget {
+		t.Fatalf("the user carries clv_churn_high but the tag plan has nothing for it: %+v", plan)
+	}
+	if err := f.h.pushTags(ctx, f.tenantID, f.customer); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.fz.UserTags("9001"); !slices.Equal(got, []string{"clv_churn_low", "clv_tier_gold"}) {
+		t.Fatalf("user tags %v, want exactly the score's", got)
 	}
 }

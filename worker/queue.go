@@ -179,13 +179,39 @@ func (q *Queue) EnqueueRescore(ctx context.Context, tenantID string, customerID 
 	id := ""
 	if q.debounce > 0 {
 		now := q.now()
-		window := now.Truncate(q.debounce)
-		runAt := window.Add(q.debounce + debounceMargin)
+		window, runAt := rescoreWindow(now, q.debounce)
 		id = taskID("rescore", tenantID, strconv.FormatInt(customerID, 10), strconv.FormatInt(window.UnixNano(), 10))
 		opts = append(opts, asynq.ProcessIn(runAt.Sub(now)))
 	}
 	_, err := q.enqueue(ctx, TypeRescore, queueScore, id, p, opts...)
 	return err
+}
+
+// enqueueRescoreOfVersion queues a rescore for data newer than version, whatever debounce window
+// it falls in: the id names the version, so it cannot be mistaken for the rescore that is running.
+func (q *Queue) enqueueRescoreOfVersion(ctx context.Context, tenantID string, customerID, version int64) error {
+	p := customerPayload{TenantID: tenantID, CustomerID: customerID}
+	_, err := q.enqueue(ctx, TypeRescore, queueScore, taskID("rescore-after", tenantID, strconv.FormatInt(customerID, 10),
+		strconv.FormatInt(version, 10)), p, asynq.MaxRetry(customerMaxRetry), asynq.ProcessIn(q.debounce))
+	return err
+}
+
+// rescoreWindow returns the debounce window now falls in and when its rescore runs: after the window
+// and the clock-skew margin, rounded up to a whole second, because asynq keeps scheduled times in
+// whole seconds (truncated) and may run a task up to a second early. Rounded up, the task never
+// starts inside its own window, where a later event of the window would find it running and be
+// taken for a duplicate.
+func rescoreWindow(now time.Time, debounce time.Duration) (window, runAt time.Time) {
+	window = now.Truncate(debounce)
+	return window, ceilSecond(window.Add(debounce + debounceMargin))
+}
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if s := t.Truncate(time.Second); !s.Equal(t) {
+		return s.Add(time.Second)
+	}
+	return t
 }
 
 // EnqueuePush queues a tag push for one customer. Pushes carry no id: each one reads the wanted and

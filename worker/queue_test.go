@@ -95,6 +95,27 @@ func TestRescoreDebounceCoalesces(t *testing.T) {
 	}
 }
 
+// TestRescoreWindowRunsAfterItCloses: asynq truncates a scheduled time to the second, so the time a
+// rescore is scheduled for, truncated, must still be after its window and the margin, for every
+// moment within a second and every debounce.
+func TestRescoreWindowRunsAfterItCloses(t *testing.T) {
+	base := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, debounce := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond, time.Second, 2 * time.Second} {
+		for ms := 0; ms < 3000; ms += 7 {
+			now := base.Add(time.Duration(ms) * time.Millisecond)
+			window, runAt := rescoreWindow(now, debounce)
+			asynqRuns := runAt.Truncate(time.Second)
+			if end := window.Add(debounce + debounceMargin); asynqRuns.Before(end) {
+				t.Fatalf("debounce %s, now %s: asynq would run the rescore at %s, before its window and margin end at %s",
+					debounce, now.Format("15:04:05.000"), asynqRuns.Format("15:04:05.000"), end.Format("15:04:05.000"))
+			}
+			if runAt.Sub(window.Add(debounce+debounceMargin)) >= time.Second {
+				t.Fatalf("debounce %s, now %s: runs %s after the window, more than the rounding", debounce, now, runAt.Sub(window.Add(debounce)))
+			}
+		}
+	}
+}
+
 func TestEnqueueDuplicateDelivery(t *testing.T) {
 	for name, rc := range testRedis(t) {
 		t.Run(name, func(t *testing.T) {
