@@ -36,6 +36,7 @@ func commands() []command {
 		{"model", "fit and apply the CLV models to CSV files: fit, predict", runModel},
 		{"import", "backfill historical orders from CSV into a tenant", runImport},
 		{"token", "issue an admin API token: --tenant ID --role admin|operator --ttl 24h", runToken},
+		{"loadtest", "drive a running service with signed webhooks and audit the outcome", runLoadtest},
 		{"zendesk-app", "build the Zendesk sidebar app: package --out app.zip [--service-url URL] [--tenant ID]", runZendeskApp},
 	}
 }
