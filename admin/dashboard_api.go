@@ -219,23 +219,28 @@ type kpiPointJSON struct {
 	AverageOrderValue  []aovJSON        `json:"average_order_value"`
 }
 
-func (h *Handler) kpiSeries(c *gin.Context) {
+// monthWindow reads ?months= and ?to= (the only parameters besides ?tenant= of the monthly
+// series): the window's first and last (anchor) month and its length.
+func (h *Handler) monthWindow(c *gin.Context) (start, last time.Time, months int, err error) {
 	q, err := queryParams(c, "tenant", "months", "to")
 	if err != nil {
-		h.fail(c, err)
-		return
+		return start, last, 0, err
 	}
-	months, err := intParam(q, "months", defaultSeriesMonths, 1, store.MaxCohortMonths)
+	if months, err = intParam(q, "months", defaultSeriesMonths, 1, store.MaxCohortMonths); err != nil {
+		return start, last, 0, err
+	}
+	if last, err = h.anchorMonth(c, q); err != nil {
+		return start, last, 0, err
+	}
+	return last.AddDate(0, 1-months, 0), last, months, nil
+}
+
+func (h *Handler) kpiSeries(c *gin.Context) {
+	start, last, months, err := h.monthWindow(c)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	last, err := h.anchorMonth(c, q)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	start := last.AddDate(0, 1-months, 0)
 	series, err := h.store.KPISeries(c.Request.Context(), tenantOf(c), start, months, h.tomorrow())
 	if err != nil {
 		h.fail(c, err)
@@ -407,22 +412,11 @@ type cohortJSON struct {
 }
 
 func (h *Handler) cohorts(c *gin.Context) {
-	q, err := queryParams(c, "tenant", "months", "to")
+	start, last, months, err := h.monthWindow(c)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	months, err := intParam(q, "months", defaultSeriesMonths, 1, store.MaxCohortMonths)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	last, err := h.anchorMonth(c, q)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	start := last.AddDate(0, 1-months, 0)
 	table, err := h.store.CohortRetention(c.Request.Context(), tenantOf(c), start, months)
 	if err != nil {
 		h.fail(c, err)
