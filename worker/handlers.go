@@ -444,37 +444,7 @@ func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int
 			if !target.TagsDiffer {
 				continue
 			}
-			// Zendesk adds and removes user tags in two calls. Once the add is done the user carries
-			// what was there and the wanted tags: recorded as such, a failed remove is retried even
-			// if the score goes back to the tags last written.
-			if err := hd.UpdateUserTags(ctx, target.ID, desired, nil); err != nil {
-				if errors.Is(err, zendesk.ErrNotFound) {
-					h.log.WarnContext(ctx, "Zendesk user no longer exists; tags not written", "tenant", tenantID, "user", target.ID)
-					if err := h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, desired); err != nil {
-						return err
-					}
-					continue
-				}
-				return classify(fmt.Errorf("tagging Zendesk user %s: %w", target.ID, err))
-			}
-			if len(remove) > 0 && !sameSet(target.Pushed, desired) {
-				if err := h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, union(target.Pushed, desired)); err != nil {
-					return err
-				}
-			}
-			if err := hd.UpdateUserTags(ctx, target.ID, nil, remove); err != nil {
-				if errors.Is(err, zendesk.ErrNotFound) {
-					// Nothing can carry these tags any more; recording them stops the reconciler from
-					// trying again every minute.
-					h.log.WarnContext(ctx, "Zendesk user no longer exists; tags not written", "tenant", tenantID, "user", target.ID)
-					if err := h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, desired); err != nil {
-						return err
-					}
-					continue
-				}
-				return classify(fmt.Errorf("tagging Zendesk user %s: %w", target.ID, err))
-			}
-			if err := h.markPushed(ctx, tenantID, customerID, "user", target.ID, desired); err != nil {
+			if err := h.pushUserTags(ctx, hd, tenantID, customerID, target, desired, remove); err != nil {
 				return err
 			}
 		case "ticket":
@@ -499,6 +469,39 @@ func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int
 		}
 	}
 	return nil
+}
+
+// pushUserTags writes the customer's managed tags to their helpdesk user: desired added, remove
+// removed. Zendesk does that in two calls. Once the add is done the user carries what was there and
+// the wanted tags: recorded as such, a failed removal is retried even if the score goes back to the
+// tags last written.
+func (h *Handlers) pushUserTags(ctx context.Context, hd Helpdesk, tenantID string, customerID int64, target store.TagTarget, desired, remove []string) error {
+	write := func(add, remove []string) error {
+		err := hd.UpdateUserTags(ctx, target.ID, add, remove)
+		if err != nil && !errors.Is(err, zendesk.ErrNotFound) {
+			return classify(fmt.Errorf("tagging Zendesk user %s: %w", target.ID, err))
+		}
+		return err
+	}
+	err := write(desired, nil)
+	if err == nil && len(remove) > 0 && !sameSet(target.Pushed, desired) {
+		if err := h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, union(target.Pushed, desired)); err != nil {
+			return err
+		}
+	}
+	if err == nil {
+		err = write(nil, remove)
+	}
+	if errors.Is(err, zendesk.ErrNotFound) {
+		// Nothing can carry these tags any more; recording them stops the reconciler from trying
+		// again every minute.
+		h.log.WarnContext(ctx, "Zendesk user no longer exists; tags not written", "tenant", tenantID, "user", target.ID)
+		return h.store.MarkTagsPushed(ctx, tenantID, customerID, "user", target.ID, desired)
+	}
+	if err != nil {
+		return err
+	}
+	return h.markPushed(ctx, tenantID, customerID, "user", target.ID, desired)
 }
 
 // pushUserFields writes the customer's user fields (clv_predicted, ...) to their helpdesk user.
