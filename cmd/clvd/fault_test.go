@@ -263,6 +263,21 @@ func (l *faultLoad) audit(ctx context.Context, db *store.DB, customers int, time
 	l.t.Logf("audit passed: %d deliveries acknowledged, refused attempts by status %v, %d customers' tags right", l.acked, l.refused, customers)
 }
 
+// startFaultService starts the service on b (reconciling every second) with a tenant whose
+// Zendesk is fz, and the load of that many customers.
+func startFaultService(t *testing.T, b backend, fz *zendesktest.Server, customers int) (*service, *faultLoad) {
+	t.Helper()
+	cfg := testConfig(t, b)
+	cfg.ReconcileEvery = time.Second
+	s := startTestService(t, cfg)
+	tenant := &store.Tenant{Name: "Faults", ShopifySecret: e2eShopifySecret, OrdersSecret: "x",
+		Zendesk: store.ZendeskAccount{BaseURL: fz.URL, Email: e2eZendeskEmail, APIToken: e2eZendeskToken, WebhookSecret: e2eZendeskSecret}}
+	if err := s.db.CreateTenant(context.Background(), tenant); err != nil {
+		t.Fatal(err)
+	}
+	return s, newFaultLoad(t, s.URL(), tenant.ID, fz, customers)
+}
+
 // TestFaultRedisOutage: Redis goes away in the middle of the traffic and comes back. While it is away
 // the intake answers 503 (so senders retry) and the workers' tasks fail; afterwards the work resumes
 // by itself, and the audit finds every acknowledged event stored once and every tag right, with
@@ -285,16 +300,8 @@ func TestFaultRedisOutage(t *testing.T) {
 
 			fz := zendesktest.New(t, e2eZendeskEmail, e2eZendeskToken)
 			fz.SetFaults(0.15, 0.10, time.Second)
-			cfg := testConfig(t, b)
-			cfg.ReconcileEvery = time.Second
-			s := startTestService(t, cfg)
-			tenant := &store.Tenant{Name: "Faults", ShopifySecret: e2eShopifySecret, OrdersSecret: "x",
-				Zendesk: store.ZendeskAccount{BaseURL: fz.URL, Email: e2eZendeskEmail, APIToken: e2eZendeskToken, WebhookSecret: e2eZendeskSecret}}
-			if err := s.db.CreateTenant(ctx, tenant); err != nil {
-				t.Fatal(err)
-			}
 			const customers = 12
-			l := newFaultLoad(t, s.URL(), tenant.ID, fz, customers)
+			s, l := startFaultService(t, b, fz, customers)
 			for i := range customers {
 				l.order(i, i%4 == 0)
 				l.ticket(i)
@@ -341,17 +348,8 @@ func TestFaultDatabaseOutage(t *testing.T) {
 	proxy := newFaultProxy(t, u.Host)
 	b.dbURL = withHost(t, b.dbURL, proxy.Addr())
 
-	fz := zendesktest.New(t, e2eZendeskEmail, e2eZendeskToken)
-	cfg := testConfig(t, b)
-	cfg.ReconcileEvery = time.Second
-	s := startTestService(t, cfg)
-	tenant := &store.Tenant{Name: "DB faults", ShopifySecret: e2eShopifySecret, OrdersSecret: "x",
-		Zendesk: store.ZendeskAccount{BaseURL: fz.URL, Email: e2eZendeskEmail, APIToken: e2eZendeskToken, WebhookSecret: e2eZendeskSecret}}
-	if err := s.db.CreateTenant(ctx, tenant); err != nil {
-		t.Fatal(err)
-	}
 	const customers = 10
-	l := newFaultLoad(t, s.URL(), tenant.ID, fz, customers)
+	s, l := startFaultService(t, b, zendesktest.New(t, e2eZendeskEmail, e2eZendeskToken), customers)
 	for i := range customers {
 		l.order(i, false)
 	}
