@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/integrations/internal/jsonscan"
 )
 
 // TriggerPayloadTemplate is the JSON body an admin pastes into a Zendesk trigger's "Notify active
@@ -342,7 +342,7 @@ func triggerSatisfaction(s string) string {
 // triggerTags accepts the space-separated string {{ticket.tags}} renders, or a JSON array for
 // admins who build the list themselves.
 func triggerTags(top object) ([]string, error) {
-	raw, found := top.fields["tags"]
+	raw, found := top.fields.Get("tags")
 	if !found || kindOf(raw) == "null" {
 		return nil, nil
 	}
@@ -384,30 +384,27 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// object is one decoded JSON object whose fields are read one at a time, so every error can name
-// the field (with its path) and say what was wrong with it.
+// object is one JSON object whose fields are read one at a time, so every error can name the field
+// (with its path) and say what was wrong with it. Its values are sub-slices of the body.
 type object struct {
 	path   string // "" at the top level, "detail" inside detail, …
-	fields map[string]json.RawMessage
+	fields jsonscan.Fields
 }
 
+// parseObject validates raw (the body, or a value cut from it) in one pass and splits the object.
 func parseObject(raw []byte, path string) (object, error) {
 	what := "body"
 	if path != "" {
 		what = path
 	}
-	if k := kindOf(raw); k != "object" {
-		if path == "" && !json.Valid(raw) {
-			return object{}, integrations.Malformed("body is not JSON")
-		}
-		return object{}, integrations.Malformed("%s: want a JSON object, got %s", what, k)
-	}
-	// One pass: Unmarshal validates the whole document before decoding it.
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		if path == "" {
-			return object{}, integrations.Malformed("body is not JSON: %v", err)
-		}
+	fields, err := jsonscan.Object(raw, make(jsonscan.Fields, 0, 16))
+	var kind *jsonscan.KindError
+	switch {
+	case errors.As(err, &kind):
+		return object{}, integrations.Malformed("%s: want a JSON object, got %s", what, kind.Got)
+	case err != nil && path == "":
+		return object{}, integrations.Malformed("body is not JSON: %v", err)
+	case err != nil:
 		return object{}, integrations.Malformed("%s is not valid JSON: %v", what, err)
 	}
 	return object{path: path, fields: fields}, nil
@@ -422,20 +419,20 @@ func (o object) name(field string) string {
 
 // present reports whether the field exists and is not null.
 func (o object) present(field string) bool {
-	raw, found := o.fields[field]
+	raw, found := o.fields.Get(field)
 	return found && kindOf(raw) != "null"
 }
 
 // string reads an optional string field; absent and null give found=false.
 func (o object) string(field string) (s string, found bool, err error) {
-	raw, ok := o.fields[field]
+	raw, ok := o.fields.Get(field)
 	if !ok || kindOf(raw) == "null" {
 		return "", false, nil
 	}
 	if k := kindOf(raw); k != "string" {
 		return "", false, integrations.Malformed("%s: want a string, got %s", o.name(field), k)
 	}
-	if s, err = jsonString(raw); err != nil {
+	if s, err = jsonscan.StringValue(raw); err != nil {
 		return "", false, integrations.Malformed("%s: %v", o.name(field), err)
 	}
 	return s, true, nil
@@ -459,7 +456,7 @@ func (o object) requiredString(field string) (string, error) {
 // integers, so both are accepted; the result is canonical decimal. Absent, null, "" and 0 (which
 // Zendesk uses for "none", e.g. organization_id "0") give "".
 func (o object) optionalID(field string) (string, error) {
-	raw, ok := o.fields[field]
+	raw, ok := o.fields.Get(field)
 	if !ok {
 		return "", nil
 	}
@@ -469,7 +466,7 @@ func (o object) optionalID(field string) (string, error) {
 		return "", nil
 	case "string":
 		var err error
-		if text, err = jsonString(raw); err != nil {
+		if text, err = jsonscan.StringValue(raw); err != nil {
 			return "", integrations.Malformed("%s: %v", o.name(field), err)
 		}
 	case "number":
@@ -507,7 +504,7 @@ func canonicalID(s string) (string, error) {
 }
 
 func (o object) object(field string) (object, bool, error) {
-	raw, ok := o.fields[field]
+	raw, ok := o.fields.Get(field)
 	if !ok || kindOf(raw) == "null" {
 		return object{}, false, nil
 	}
@@ -518,15 +515,15 @@ func (o object) object(field string) (object, bool, error) {
 // stringList reads an optional array of strings; empty strings are dropped and an empty list
 // gives nil ("not said").
 func (o object) stringList(field string) ([]string, bool, error) {
-	raw, ok := o.fields[field]
+	raw, ok := o.fields.Get(field)
 	if !ok || kindOf(raw) == "null" {
 		return nil, false, nil
 	}
 	if k := kindOf(raw); k != "array" {
 		return nil, false, integrations.Malformed("%s: want an array of strings, got %s", o.name(field), k)
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	items, err := jsonscan.Array(raw, nil)
+	if err != nil {
 		return nil, false, integrations.Malformed("%s: %v", o.name(field), err)
 	}
 	var out []string
@@ -534,8 +531,8 @@ func (o object) stringList(field string) ([]string, bool, error) {
 		if k := kindOf(item); k != "string" {
 			return nil, false, integrations.Malformed("%s[%d]: want a string, got %s", o.name(field), i, k)
 		}
-		var s string
-		if err := json.Unmarshal(item, &s); err != nil {
+		s, err := jsonscan.StringValue(item)
+		if err != nil {
 			return nil, false, integrations.Malformed("%s[%d]: %v", o.name(field), i, err)
 		}
 		if s = strings.TrimSpace(s); s != "" {
@@ -574,48 +571,5 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, err
 }
 
-// kindOf names the JSON type of a raw value by its first byte. It does not validate: callers only
-// pass values cut from a document parseObject already validated.
-// jsonString decodes a JSON string value. Most of a webhook's strings hold no escapes and are valid
-// UTF-8: their bytes are the value, and copying them spares encoding/json's decoder (the intake
-// reads a dozen strings per event). Anything else goes through encoding/json, which also replaces
-// invalid UTF-8 as before.
-func jsonString(raw []byte) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
-		body := raw[1 : n-1]
-		plain := utf8.Valid(body)
-		for _, c := range body {
-			if c == '\\' || c == '"' || c < 0x20 {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(body), nil
-		}
-	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return s, err
-}
-
-func kindOf(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
+// kindOf names the JSON type of a value cut from a document parseObject validated.
+func kindOf(raw []byte) string { return jsonscan.KindOf(raw).String() }
