@@ -26,7 +26,6 @@ package orders
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/integrations/internal/jsonscan"
 	"github.com/clvd/clvd/internal/money"
 )
 
@@ -68,26 +68,26 @@ const Example = `{
 // integrations.SourceOrders on the order and its refunds. Errors wrap integrations.ErrMalformed and
 // name the field.
 func ParseOrder(body []byte) (integrations.OrderEvent, error) {
-	// A map rather than a struct: encoding/json matches struct fields case-insensitively, and the format
-	// is documented with exact, lower-case names. One pass: Unmarshal validates the whole body first.
-	var m map[string]json.RawMessage
-	err := json.Unmarshal(body, &m)
-	var syntax *json.SyntaxError
+	// Keys are matched exactly (Fields.Get, not Fold): the format is documented with exact,
+	// lower-case names. One pass validates the whole body and cuts out the fields.
+	fields, err := jsonscan.Object(body, make(jsonscan.Fields, 0, 16))
+	var kind *jsonscan.KindError
 	switch {
-	case errors.As(err, &syntax):
-		return integrations.OrderEvent{}, integrations.Malformed("body is not valid JSON: %v", err)
-	case err != nil || m == nil: // another JSON value (null decodes to a nil map)
+	case errors.As(err, &kind):
 		return integrations.OrderEvent{}, integrations.Malformed("body must be a JSON object, not %s", kindOf(body))
+	case err != nil:
+		return integrations.OrderEvent{}, integrations.Malformed("body is not valid JSON: %v", err)
 	}
+	m := func(name string) []byte { v, _ := fields.Get(name); return v }
 
 	o := &integrations.Order{Source: integrations.SourceOrders}
-	if o.OrderID, err = id(m["order_id"], "order_id", true); err != nil {
+	if o.OrderID, err = id(m("order_id"), "order_id", true); err != nil {
 		return integrations.OrderEvent{}, err
 	}
-	if o.CustomerExternalID, err = id(m["customer_id"], "customer_id", false); err != nil {
+	if o.CustomerExternalID, err = id(m("customer_id"), "customer_id", false); err != nil {
 		return integrations.OrderEvent{}, err
 	}
-	rawEmail, err := str(m["email"], "email")
+	rawEmail, err := str(m("email"), "email")
 	if err != nil {
 		return integrations.OrderEvent{}, err
 	}
@@ -102,7 +102,7 @@ func ParseOrder(body []byte) (integrations.OrderEvent, error) {
 	if o.CustomerExternalID == "" && o.Email == "" {
 		return integrations.OrderEvent{}, integrations.Malformed("customer_id and email are both missing: at least one is needed to know whose order this is")
 	}
-	name, err := str(m["name"], "name")
+	name, err := str(m("name"), "name")
 	if err != nil {
 		return integrations.OrderEvent{}, err
 	}
@@ -113,10 +113,10 @@ func ParseOrder(body []byte) (integrations.OrderEvent, error) {
 		return integrations.OrderEvent{}, integrations.Malformed("name is longer than %d characters", maxNameLength)
 	}
 
-	if o.CreatedAt, err = timestamp(m["created_at"], "created_at", true); err != nil {
+	if o.CreatedAt, err = timestamp(m("created_at"), "created_at", true); err != nil {
 		return integrations.OrderEvent{}, err
 	}
-	if o.UpdatedAt, err = timestamp(m["updated_at"], "updated_at", false); err != nil {
+	if o.UpdatedAt, err = timestamp(m("updated_at"), "updated_at", false); err != nil {
 		return integrations.OrderEvent{}, err
 	}
 	if o.UpdatedAt.IsZero() {
@@ -128,7 +128,7 @@ func ParseOrder(body []byte) (integrations.OrderEvent, error) {
 			o.UpdatedAt.Format(time.RFC3339), o.CreatedAt.Format(time.RFC3339))
 	}
 
-	if o.Currency, err = str(m["currency"], "currency"); err != nil {
+	if o.Currency, err = str(m("currency"), "currency"); err != nil {
 		return integrations.OrderEvent{}, err
 	}
 	if o.Currency == "" {
@@ -138,14 +138,14 @@ func ParseOrder(body []byte) (integrations.OrderEvent, error) {
 		return integrations.OrderEvent{}, integrations.Malformed("currency %q is not an ISO 4217 code such as \"EUR\"", integrations.Clip(o.Currency))
 	}
 	o.Currency = strings.ToUpper(o.Currency)
-	if o.TotalMinor, err = amount(m["amount"], o.Currency, "amount"); err != nil {
+	if o.TotalMinor, err = amount(m("amount"), o.Currency, "amount"); err != nil {
 		return integrations.OrderEvent{}, err
 	}
 	if o.TotalMinor < 0 {
 		return integrations.OrderEvent{}, integrations.Malformed("amount is negative; send refunds in refunds, not as a negative order")
 	}
 
-	st, err := str(m["status"], "status")
+	st, err := str(m("status"), "status")
 	if err != nil {
 		return integrations.OrderEvent{}, err
 	}
@@ -156,23 +156,23 @@ func ParseOrder(body []byte) (integrations.OrderEvent, error) {
 		}
 	}
 
-	refunds, err := parseRefunds(m["refunds"], o)
+	refunds, err := parseRefunds(m("refunds"), o)
 	if err != nil {
 		return integrations.OrderEvent{}, err
 	}
-	eventID, err := id(m["event_id"], "event_id", false)
+	eventID, err := id(m("event_id"), "event_id", false)
 	if err != nil {
 		return integrations.OrderEvent{}, err
 	}
 	return integrations.OrderEvent{Topic: Topic, EventID: eventID, Order: o, Refunds: refunds}, nil
 }
 
-func parseRefunds(raw json.RawMessage, o *integrations.Order) ([]integrations.Refund, error) {
+func parseRefunds(raw []byte, o *integrations.Order) ([]integrations.Refund, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	var items []json.RawMessage
-	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+	items, err := jsonscan.Array(raw, nil)
+	if err != nil {
 		return nil, integrations.Malformed("refunds must be an array, not %s", kindOf(raw))
 	}
 	var refunds []integrations.Refund
@@ -180,26 +180,26 @@ func parseRefunds(raw json.RawMessage, o *integrations.Order) ([]integrations.Re
 	var total int64
 	for i, item := range items {
 		f := fmt.Sprintf("refunds[%d]", i)
-		var m map[string]json.RawMessage
-		if isNull(item) || item[0] != '{' || json.Unmarshal(item, &m) != nil {
+		fields, err := jsonscan.Object(item, nil)
+		if err != nil {
 			return nil, integrations.Malformed("%s must be an object, not %s", f, kindOf(item))
 		}
+		m := func(name string) []byte { v, _ := fields.Get(name); return v }
 		r := integrations.Refund{Source: integrations.SourceOrders, OrderID: o.OrderID, Currency: o.Currency}
-		var err error
-		if r.RefundID, err = id(m["refund_id"], f+".refund_id", true); err != nil {
+		if r.RefundID, err = id(m("refund_id"), f+".refund_id", true); err != nil {
 			return nil, err
 		}
 		if seen[r.RefundID] {
 			return nil, integrations.Malformed("%s.refund_id %q appears twice", f, integrations.Clip(r.RefundID))
 		}
 		seen[r.RefundID] = true
-		if r.AmountMinor, err = amount(m["amount"], o.Currency, f+".amount"); err != nil {
+		if r.AmountMinor, err = amount(m("amount"), o.Currency, f+".amount"); err != nil {
 			return nil, err
 		}
 		if r.AmountMinor <= 0 {
 			return nil, integrations.Malformed("%s.amount must be greater than zero", f)
 		}
-		if r.CreatedAt, err = timestamp(m["created_at"], f+".created_at", true); err != nil {
+		if r.CreatedAt, err = timestamp(m("created_at"), f+".created_at", true); err != nil {
 			return nil, err
 		}
 		// Comparing against what is left, rather than adding first, cannot overflow.
@@ -213,12 +213,12 @@ func parseRefunds(raw json.RawMessage, o *integrations.Order) ([]integrations.Re
 	return refunds, nil
 }
 
-func isNull(raw json.RawMessage) bool {
+func isNull(raw []byte) bool {
 	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
 }
 
 // kindOf names a JSON value's type for error messages.
-func kindOf(raw json.RawMessage) string {
+func kindOf(raw []byte) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return "empty"
@@ -240,15 +240,15 @@ func kindOf(raw json.RawMessage) string {
 }
 
 // str returns a string field; "" when null or absent.
-func str(raw json.RawMessage, field string) (string, error) {
+func str(raw []byte, field string) (string, error) {
 	if isNull(raw) {
 		return "", nil
 	}
 	if raw[0] != '"' {
 		return "", integrations.Malformed("%s must be a string, not %s", field, kindOf(raw))
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := jsonscan.StringValue(raw)
+	if err != nil {
 		return "", integrations.Malformed("%s: %v", field, err)
 	}
 	return s, nil
@@ -256,7 +256,7 @@ func str(raw json.RawMessage, field string) (string, error) {
 
 // id returns an identifier. Ids must be strings: a numeric id beyond 2^53 loses digits in any sender or
 // tool that reads JSON numbers as floats, and two orders would then share an id.
-func id(raw json.RawMessage, field string, required bool) (string, error) {
+func id(raw []byte, field string, required bool) (string, error) {
 	if !isNull(raw) && raw[0] != '"' {
 		return "", integrations.Malformed("%s must be a string, not %s (quote numeric ids so no digit is lost)", field, kindOf(raw))
 	}
@@ -280,7 +280,7 @@ func id(raw json.RawMessage, field string, required bool) (string, error) {
 }
 
 // timestamp parses an RFC 3339 time, returned in UTC; the zero time when optional and absent.
-func timestamp(raw json.RawMessage, field string, required bool) (time.Time, error) {
+func timestamp(raw []byte, field string, required bool) (time.Time, error) {
 	s, err := str(raw, field)
 	if err != nil {
 		return time.Time{}, err
@@ -299,7 +299,7 @@ func timestamp(raw json.RawMessage, field string, required bool) (time.Time, err
 }
 
 // amount parses a required decimal string into minor units of currency.
-func amount(raw json.RawMessage, currency, field string) (int64, error) {
+func amount(raw []byte, currency, field string) (int64, error) {
 	if isNull(raw) {
 		return 0, integrations.Malformed("%s is missing", field)
 	}
