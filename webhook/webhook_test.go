@@ -143,6 +143,12 @@ func do(t *testing.T, h http.Handler, r req) *httptest.ResponseRecorder {
 	if r.contains != "" && !strings.Contains(w.Body.String(), r.contains) {
 		t.Fatalf("%s: body %s does not contain %q", r.name, w.Body.String(), r.contains)
 	}
+	if w.Code == http.StatusAccepted {
+		var a struct{ Status string }
+		if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || a.Status == "" || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			t.Fatalf("%s: 202 answer is not JSON with a status (%s): %s", r.name, w.Header().Get("Content-Type"), w.Body.String())
+		}
+	}
 	if w.Code >= 400 {
 		var e struct{ Error string }
 		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
