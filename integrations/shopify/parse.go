@@ -1,13 +1,12 @@
 package shopify
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/clvd/clvd/integrations"
+	"github.com/clvd/clvd/integrations/internal/jsonscan"
 )
 
 // Topics this package understands. The four order topics all carry the full Order resource, so they
@@ -73,10 +72,15 @@ func ParseEvent(topic string, body []byte, deliveryID string) (integrations.Orde
 		}
 		ev.Order, ev.Refunds = o, refunds
 	case TopicRefundsCreate:
-		if !json.Valid(body) { // a scan, no allocation: parseRefund decodes once
+		// One pass validates the whole body and splits the refund.
+		fields, err := jsonscan.Object(body, make(jsonscan.Fields, 0, fieldsBuf))
+		if err != nil {
+			if notObject(err) {
+				return integrations.OrderEvent{}, integrations.Malformed("refund must be an object")
+			}
 			return integrations.OrderEvent{}, integrations.Malformed("body is not valid JSON")
 		}
-		r, ok, err := parseRefund(body, "", "", "")
+		r, ok, err := parseRefund(&object{fields: fields}, "", "")
 		if err != nil {
 			return integrations.OrderEvent{}, err
 		}
@@ -89,64 +93,37 @@ func ParseEvent(topic string, body []byte, deliveryID string) (integrations.Orde
 	return ev, nil
 }
 
-// decodeObject decodes a body that must be one JSON object into v (whose fields are raw messages, so
-// only the body's shape can fail), in a single pass, with a message for people rather than the Go
-// type names encoding/json would mention.
-func decodeObject(body []byte, v any) error {
-	err := json.Unmarshal(body, v)
-	var syntax *json.SyntaxError
-	if errors.As(err, &syntax) {
-		return integrations.Malformed("body is not valid JSON: %v", err)
-	}
-	if t := bytes.TrimLeft(body, " \t\r\n"); err != nil || len(t) == 0 || t[0] != '{' {
-		return integrations.Malformed("body must be a JSON object")
-	}
-	return nil
-}
-
-// orderPayload holds the Order resource fields clvd reads.
-type orderPayload struct {
-	ID              json.RawMessage `json:"id"`
-	Email           json.RawMessage `json:"email"`
-	ContactEmail    json.RawMessage `json:"contact_email"`
-	CreatedAt       json.RawMessage `json:"created_at"`
-	ProcessedAt     json.RawMessage `json:"processed_at"`
-	UpdatedAt       json.RawMessage `json:"updated_at"`
-	CancelledAt     json.RawMessage `json:"cancelled_at"`
-	Currency        json.RawMessage `json:"currency"`
-	TotalPrice      json.RawMessage `json:"total_price"`
-	FinancialStatus json.RawMessage `json:"financial_status"`
-	Customer        json.RawMessage `json:"customer"`
-	Refunds         json.RawMessage `json:"refunds"`
-}
-
-type customerPayload struct {
-	ID        json.RawMessage `json:"id"`
-	Email     json.RawMessage `json:"email"`
-	FirstName json.RawMessage `json:"first_name"`
-	LastName  json.RawMessage `json:"last_name"`
+// notObject reports whether jsonscan.Object's error is about valid JSON of another kind (an array,
+// null, …) rather than invalid JSON.
+func notObject(err error) bool {
+	var kind *jsonscan.KindError
+	return errors.As(err, &kind)
 }
 
 func parseOrder(body []byte) (*integrations.Order, []integrations.Refund, error) {
-	var p orderPayload
-	if err := decodeObject(body, &p); err != nil {
-		return nil, nil, err
+	// One pass validates the whole body and splits the order; nested values are cut from it.
+	fields, err := jsonscan.Object(body, make(jsonscan.Fields, 0, orderFieldsBuf))
+	if err != nil {
+		if notObject(err) {
+			return nil, nil, integrations.Malformed("body must be a JSON object")
+		}
+		return nil, nil, integrations.Malformed("body is not valid JSON: %v", err)
 	}
+	p := object{fields: fields}
 	o := &integrations.Order{Source: integrations.SourceShopify}
-	var err error
-	if o.OrderID, err = jsonID(p.ID, "id"); err != nil {
+	if o.OrderID, err = p.id("id"); err != nil {
 		return nil, nil, err
 	}
 	if o.OrderID == "" {
 		return nil, nil, integrations.Malformed("id is missing")
 	}
-	if o.Currency, err = jsonCurrency(p.Currency, "currency"); err != nil {
+	if o.Currency, err = p.currency("currency"); err != nil {
 		return nil, nil, err
 	}
 	if o.Currency == "" {
 		return nil, nil, integrations.Malformed("currency is missing")
 	}
-	total, present, err := jsonAmount(p.TotalPrice, o.Currency, "total_price")
+	total, present, err := p.amount("total_price", o.Currency)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,14 +135,14 @@ func parseOrder(body []byte) (*integrations.Order, []integrations.Refund, error)
 	}
 	o.TotalMinor = total
 
-	created, err := jsonTime(p.CreatedAt, "created_at")
+	created, err := p.time("created_at")
 	if err != nil {
 		return nil, nil, err
 	}
 	if created.IsZero() {
 		return nil, nil, integrations.Malformed("created_at is missing")
 	}
-	processed, err := jsonTime(p.ProcessedAt, "processed_at")
+	processed, err := p.time("processed_at")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,17 +150,17 @@ func parseOrder(body []byte) (*integrations.Order, []integrations.Refund, error)
 	if !processed.IsZero() {
 		o.CreatedAt = processed
 	}
-	if o.UpdatedAt, err = jsonTime(p.UpdatedAt, "updated_at"); err != nil {
+	if o.UpdatedAt, err = p.time("updated_at"); err != nil {
 		return nil, nil, err
 	}
 	if o.UpdatedAt.IsZero() {
 		o.UpdatedAt = created
 	}
-	cancelled, err := jsonTime(p.CancelledAt, "cancelled_at")
+	cancelled, err := p.time("cancelled_at")
 	if err != nil {
 		return nil, nil, err
 	}
-	financial, err := jsonString(p.FinancialStatus, "financial_status")
+	financial, err := p.string("financial_status")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -191,40 +168,33 @@ func parseOrder(body []byte) (*integrations.Order, []integrations.Refund, error)
 
 	// Email preference: the customer record's address identifies the person across orders, while the
 	// order's email and contact_email are what was typed at this checkout (often the same, not always).
-	var emails []string
-	var c customerPayload
-	hasCustomer, err := jsonObject(p.Customer, "customer", &c)
+	var emails [3]string
+	c, hasCustomer, err := p.object("customer", make(jsonscan.Fields, 0, fieldsBuf))
 	if err != nil {
 		return nil, nil, err
 	}
 	if hasCustomer {
-		if o.CustomerExternalID, err = jsonID(c.ID, "customer.id"); err != nil {
+		if o.CustomerExternalID, err = c.id("id"); err != nil {
 			return nil, nil, err
 		}
-		e, err := jsonString(c.Email, "customer.email")
+		if emails[0], err = c.string("email"); err != nil {
+			return nil, nil, err
+		}
+		first, err := c.string("first_name")
 		if err != nil {
 			return nil, nil, err
 		}
-		emails = append(emails, e)
-		first, err := jsonString(c.FirstName, "customer.first_name")
-		if err != nil {
-			return nil, nil, err
-		}
-		last, err := jsonString(c.LastName, "customer.last_name")
+		last, err := c.string("last_name")
 		if err != nil {
 			return nil, nil, err
 		}
 		o.Name = cleanText(cleanText(first) + " " + cleanText(last))
 	}
-	for _, f := range []struct {
-		raw   json.RawMessage
-		field string
-	}{{p.Email, "email"}, {p.ContactEmail, "contact_email"}} {
-		e, err := jsonString(f.raw, f.field)
-		if err != nil {
-			return nil, nil, err
-		}
-		emails = append(emails, e)
+	if emails[1], err = p.string("email"); err != nil {
+		return nil, nil, err
+	}
+	if emails[2], err = p.string("contact_email"); err != nil {
+		return nil, nil, err
 	}
 	for _, e := range emails {
 		// An address that does not normalise (Shopify allows odd ones) is skipped, not an error: the
@@ -234,19 +204,27 @@ func parseOrder(body []byte) (*integrations.Order, []integrations.Refund, error)
 		}
 	}
 
-	items, err := jsonArray(p.Refunds, "refunds")
+	items, err := p.array("refunds", make([][]byte, 0, itemsBuf))
 	if err != nil {
 		return nil, nil, err
 	}
 	var refunds []integrations.Refund
 	seen := map[string]bool{}
-	for i, raw := range items {
-		r, ok, err := parseRefund(raw, fmt.Sprintf("refunds[%d].", i), o.OrderID, o.Currency)
+	buf := make(jsonscan.Fields, 0, fieldsBuf) // one refund at a time
+	for i := range items.items {
+		ro, err := items.object(i, buf[:0])
+		if err != nil {
+			return nil, nil, err
+		}
+		r, ok, err := parseRefund(&ro, o.OrderID, o.Currency)
 		if err != nil {
 			return nil, nil, err
 		}
 		if ok && !seen[r.RefundID] {
 			seen[r.RefundID] = true
+			if refunds == nil { // nil, as before, when no refund counts
+				refunds = make([]integrations.Refund, 0, len(items.items)-i)
+			}
 			refunds = append(refunds, r)
 		}
 	}
@@ -267,73 +245,35 @@ func status(cancelled bool, financial string) integrations.OrderStatus {
 	}
 }
 
-// refundPayload holds the Refund resource fields clvd reads.
-type refundPayload struct {
-	ID              json.RawMessage `json:"id"`
-	OrderID         json.RawMessage `json:"order_id"`
-	CreatedAt       json.RawMessage `json:"created_at"`
-	ProcessedAt     json.RawMessage `json:"processed_at"`
-	Transactions    json.RawMessage `json:"transactions"`
-	RefundLineItems json.RawMessage `json:"refund_line_items"`
-}
-
-type transactionPayload struct {
-	Kind     json.RawMessage `json:"kind"`
-	Status   json.RawMessage `json:"status"`
-	Amount   json.RawMessage `json:"amount"`
-	Currency json.RawMessage `json:"currency"`
-}
-
-type lineItemPayload struct {
-	Subtotal    json.RawMessage `json:"subtotal"`
-	SubtotalSet json.RawMessage `json:"subtotal_set"`
-}
-
-type moneySetPayload struct {
-	ShopMoney json.RawMessage `json:"shop_money"`
-}
-
-type moneyPayload struct {
-	Amount       json.RawMessage `json:"amount"`
-	CurrencyCode json.RawMessage `json:"currency_code"`
-}
-
-// parseRefund reads one Refund resource. prefix names its place in the payload for error messages
-// ("refunds[2]." inside an order, "" for a refunds/create body). orderID and orderCurrency are the
-// enclosing order's, or "" for a bare refund. ok is false when the refund returned no money.
-func parseRefund(raw json.RawMessage, prefix, orderID, orderCurrency string) (r integrations.Refund, ok bool, err error) {
-	var p refundPayload
-	name := strings.TrimSuffix(prefix, ".")
-	if name == "" {
-		name = "refund"
-	}
-	if err := requireObject(raw, name, &p); err != nil {
-		return r, false, err
-	}
+// parseRefund reads one Refund resource: p is the body of a refunds/create delivery, or an item of
+// an order's refunds, whose path names it in error messages ("refunds[2].id"; "id" for a body).
+// orderID and orderCurrency are the enclosing order's, or "" for a bare refund. ok is false when the
+// refund returned no money.
+func parseRefund(p *object, orderID, orderCurrency string) (r integrations.Refund, ok bool, err error) {
 	r.Source = integrations.SourceShopify
-	if r.RefundID, err = jsonID(p.ID, prefix+"id"); err != nil {
+	if r.RefundID, err = p.id("id"); err != nil {
 		return r, false, err
 	}
 	if r.RefundID == "" {
-		return r, false, integrations.Malformed("%sid is missing", prefix)
+		return r, false, integrations.Malformed("%s is missing", p.name("id"))
 	}
-	if r.OrderID, err = jsonID(p.OrderID, prefix+"order_id"); err != nil {
+	if r.OrderID, err = p.id("order_id"); err != nil {
 		return r, false, err
 	}
 	switch {
 	case orderID == "" && r.OrderID == "":
-		return r, false, integrations.Malformed("%sorder_id is missing", prefix)
+		return r, false, integrations.Malformed("%s is missing", p.name("order_id"))
 	case orderID != "" && r.OrderID != "" && r.OrderID != orderID:
-		return r, false, integrations.Malformed("%sorder_id %s is not the order's id %s", prefix, r.OrderID, orderID)
+		return r, false, integrations.Malformed("%s %s is not the order's id %s", p.name("order_id"), r.OrderID, orderID)
 	case orderID != "":
 		r.OrderID = orderID
 	}
 	// Same choice as for orders: processed_at is the business time and can be back-dated by imports.
-	created, err := jsonTime(p.CreatedAt, prefix+"created_at")
+	created, err := p.time("created_at")
 	if err != nil {
 		return r, false, err
 	}
-	processed, err := jsonTime(p.ProcessedAt, prefix+"processed_at")
+	processed, err := p.time("processed_at")
 	if err != nil {
 		return r, false, err
 	}
@@ -342,13 +282,13 @@ func parseRefund(raw json.RawMessage, prefix, orderID, orderCurrency string) (r 
 		r.CreatedAt = created
 	}
 	if r.CreatedAt.IsZero() {
-		return r, false, integrations.Malformed("%screated_at is missing", prefix)
+		return r, false, integrations.Malformed("%s is missing", p.name("created_at"))
 	}
 
-	if isNull(p.Transactions) {
-		r.AmountMinor, r.Currency, err = lineItemsAmount(p.RefundLineItems, prefix, orderCurrency)
+	if p.raw("transactions") == nil {
+		r.AmountMinor, r.Currency, err = lineItemsAmount(p, orderCurrency)
 	} else {
-		r.AmountMinor, r.Currency, err = transactionsAmount(p.Transactions, prefix, orderCurrency)
+		r.AmountMinor, r.Currency, err = transactionsAmount(p, orderCurrency)
 	}
 	if err != nil {
 		return r, false, err
@@ -357,32 +297,32 @@ func parseRefund(raw json.RawMessage, prefix, orderID, orderCurrency string) (r 
 }
 
 // transactionsAmount sums the successful refund transactions: the money that actually went back.
-func transactionsAmount(raw json.RawMessage, prefix, orderCurrency string) (int64, string, error) {
-	items, err := jsonArray(raw, prefix+"transactions")
+func transactionsAmount(refund *object, orderCurrency string) (int64, string, error) {
+	items, err := refund.array("transactions", make([][]byte, 0, itemsBuf))
 	if err != nil {
 		return 0, "", err
 	}
 	var sum int64
 	currency := ""
-	for i, item := range items {
-		field := fmt.Sprintf("%stransactions[%d]", prefix, i)
-		var t transactionPayload
-		if err := requireObject(item, field, &t); err != nil {
-			return 0, "", err
-		}
-		kind, err := jsonString(t.Kind, field+".kind")
+	buf := make(jsonscan.Fields, 0, fieldsBuf) // one transaction at a time
+	for i := range items.items {
+		t, err := items.object(i, buf[:0])
 		if err != nil {
 			return 0, "", err
 		}
-		st, err := jsonString(t.Status, field+".status")
+		isRefund, err := t.is("kind", "refund")
+		if err != nil {
+			return 0, "", err
+		}
+		succeeded, err := t.is("status", "success")
 		if err != nil {
 			return 0, "", err
 		}
 		// Sales, captures, voids and pending or failed refunds returned nothing to the customer.
-		if !strings.EqualFold(kind, "refund") || !strings.EqualFold(st, "success") {
+		if !isRefund || !succeeded {
 			continue
 		}
-		c, err := jsonCurrency(t.Currency, field+".currency")
+		c, err := t.currency("currency")
 		if err != nil {
 			return 0, "", err
 		}
@@ -390,24 +330,25 @@ func transactionsAmount(raw json.RawMessage, prefix, orderCurrency string) (int6
 			c = orderCurrency
 		}
 		if c == "" {
-			return 0, "", integrations.Malformed("%s.currency is missing", field)
+			return 0, "", integrations.Malformed("%s is missing", t.name("currency"))
 		}
 		if currency != "" && c != currency {
-			return 0, "", integrations.Malformed("%s.currency %s differs from the refund's other transactions (%s)", field, c, currency)
+			return 0, "", integrations.Malformed("%s %s differs from the refund's other transactions (%s)", t.name("currency"), c, currency)
 		}
 		currency = c
-		amount, present, err := jsonAmount(t.Amount, c, field+".amount")
+		amount, present, err := t.amount("amount", c)
 		if err != nil {
 			return 0, "", err
 		}
 		if !present {
-			return 0, "", integrations.Malformed("%s.amount is missing", field)
+			return 0, "", integrations.Malformed("%s is missing", t.name("amount"))
 		}
 		if amount < 0 {
-			return 0, "", integrations.Malformed("%s.amount is negative", field)
+			return 0, "", integrations.Malformed("%s is negative", t.name("amount"))
 		}
-		if sum, err = addMinor(sum, amount, field+".amount"); err != nil {
-			return 0, "", err
+		var ok bool
+		if sum, ok = addMinor(sum, amount); !ok {
+			return 0, "", integrations.Malformed("%s: amounts overflow", t.name("amount"))
 		}
 	}
 	if currency == "" {
@@ -419,57 +360,60 @@ func transactionsAmount(raw json.RawMessage, prefix, orderCurrency string) (int6
 // lineItemsAmount estimates a refund from its line items, for payloads that carry no transactions.
 // subtotal_set.shop_money is preferred because it states its currency and is a string; the bare
 // subtotal (a JSON number in Shopify's payloads) is in the shop currency, known only inside an order.
-func lineItemsAmount(raw json.RawMessage, prefix, orderCurrency string) (int64, string, error) {
-	items, err := jsonArray(raw, prefix+"refund_line_items")
+func lineItemsAmount(refund *object, orderCurrency string) (int64, string, error) {
+	items, err := refund.array("refund_line_items", make([][]byte, 0, itemsBuf))
 	if err != nil {
 		return 0, "", err
 	}
 	var sum int64
 	currency := ""
-	for i, item := range items {
-		field := fmt.Sprintf("%srefund_line_items[%d]", prefix, i)
-		var li lineItemPayload
-		if err := requireObject(item, field, &li); err != nil {
+	// One line item at a time; a money set and a money have a handful of fields.
+	buf, setBuf, shopBuf := make(jsonscan.Fields, 0, fieldsBuf), make(jsonscan.Fields, 0, 8), make(jsonscan.Fields, 0, 8)
+	for i := range items.items {
+		li, err := items.object(i, buf[:0])
+		if err != nil {
 			return 0, "", err
 		}
-		amountRaw, amountField, c := li.Subtotal, field+".subtotal", orderCurrency
-		var set moneySetPayload
-		var shop moneyPayload
-		if ok, err := jsonObject(li.SubtotalSet, field+".subtotal_set", &set); err != nil {
+		amountIn, amountField, c := &li, "subtotal", orderCurrency
+		set, ok, err := li.object("subtotal_set", setBuf[:0])
+		if err != nil {
 			return 0, "", err
-		} else if ok {
-			if ok, err := jsonObject(set.ShopMoney, field+".subtotal_set.shop_money", &shop); err != nil {
+		}
+		var shop object
+		if ok {
+			if shop, ok, err = set.object("shop_money", shopBuf[:0]); err != nil {
 				return 0, "", err
-			} else if ok {
-				sc, err := jsonCurrency(shop.CurrencyCode, field+".subtotal_set.shop_money.currency_code")
+			}
+			if ok {
+				sc, err := shop.currency("currency_code")
 				if err != nil {
 					return 0, "", err
 				}
 				if sc != "" {
 					c = sc
 				}
-				amountRaw, amountField = shop.Amount, field+".subtotal_set.shop_money.amount"
+				amountIn, amountField = &shop, "amount"
 			}
 		}
 		if c == "" {
-			return 0, "", integrations.Malformed("%s has no currency (subtotal_set.shop_money.currency_code)", field)
+			return 0, "", integrations.Malformed("%s has no currency (subtotal_set.shop_money.currency_code)", li.path.String())
 		}
 		if currency != "" && c != currency {
-			return 0, "", integrations.Malformed("%s currency %s differs from the refund's other line items (%s)", field, c, currency)
+			return 0, "", integrations.Malformed("%s currency %s differs from the refund's other line items (%s)", li.path.String(), c, currency)
 		}
 		currency = c
-		amount, present, err := jsonAmount(amountRaw, c, amountField)
+		amount, present, err := amountIn.amount(amountField, c)
 		if err != nil {
 			return 0, "", err
 		}
 		if !present {
-			return 0, "", integrations.Malformed("%s is missing", amountField)
+			return 0, "", integrations.Malformed("%s is missing", amountIn.name(amountField))
 		}
 		if amount < 0 {
-			return 0, "", integrations.Malformed("%s is negative", amountField)
+			return 0, "", integrations.Malformed("%s is negative", amountIn.name(amountField))
 		}
-		if sum, err = addMinor(sum, amount, amountField); err != nil {
-			return 0, "", err
+		if sum, ok = addMinor(sum, amount); !ok {
+			return 0, "", integrations.Malformed("%s: amounts overflow", amountIn.name(amountField))
 		}
 	}
 	if currency == "" {
