@@ -26,6 +26,8 @@ package webhook
 //	                               latency runs from each request's scheduled send time when the
 //	                               generator is behind schedule (queueing is not hidden)
 //	latency-half/minimal           the same offered rate as latency-half/clvd-shopify
+//	latency-half/minimal-own       half of minimal's own saturated rate: the same load, relative to
+//	                               capacity, as each clvd source gets
 //	latency-half-gogc400/*         latency-half/clvd-shopify and /minimal with GOGC=400
 
 import (
@@ -549,7 +551,7 @@ func BenchmarkIntake(b *testing.B) {
 	}
 	b.Run("minimal", func(b *testing.B) {
 		intakeNote(b)
-		saturate(b, rc, minimalSrv.URL, intakeShopify)
+		saturated["minimal"] = saturate(b, rc, minimalSrv.URL, intakeShopify)
 	})
 	b.Run("bare-enqueue", func(b *testing.B) {
 		intakeNote(b)
@@ -634,22 +636,26 @@ func BenchmarkIntake(b *testing.B) {
 			{name: "orders", url: clvdSrv.URL, gen: intakeOrders}, {name: "minimal", url: minimalSrv.URL, gen: intakeShopify}})
 	})
 
-	rateFor := func(b *testing.B, name string, gen intakeGen) float64 {
+	rateFor := func(b *testing.B, name, url string, gen intakeGen) float64 {
 		if r := saturated[name]; r > 0 {
 			return r / 2
 		}
-		saturated[name] = probeRate(b, rc, clvdSrv.URL, gen)
+		saturated[name] = probeRate(b, rc, url, gen)
 		return saturated[name] / 2
 	}
 	for _, s := range sources {
 		b.Run("latency-half/clvd-"+s.name, func(b *testing.B) {
 			intakeNote(b)
-			paced(b, rc, clvdSrv.URL, s.gen, rateFor(b, s.name, s.gen))
+			paced(b, rc, clvdSrv.URL, s.gen, rateFor(b, s.name, clvdSrv.URL, s.gen))
 		})
 	}
 	b.Run("latency-half/minimal", func(b *testing.B) {
 		intakeNote(b)
-		paced(b, rc, minimalSrv.URL, intakeShopify, rateFor(b, "shopify", intakeShopify))
+		paced(b, rc, minimalSrv.URL, intakeShopify, rateFor(b, "shopify", clvdSrv.URL, intakeShopify))
+	})
+	b.Run("latency-half/minimal-own", func(b *testing.B) {
+		intakeNote(b)
+		paced(b, rc, minimalSrv.URL, intakeShopify, rateFor(b, "minimal", minimalSrv.URL, intakeShopify))
 	})
 	// The same two paced runs with the collector set to GOGC=400 (a deployment setting), to show how
 	// much of the tail is garbage collection on 2 cores.
@@ -659,7 +665,7 @@ func BenchmarkIntake(b *testing.B) {
 	}{{"clvd-shopify", clvdSrv.URL}, {"minimal", minimalSrv.URL}} {
 		b.Run("latency-half-gogc400/"+t.name, func(b *testing.B) {
 			intakeNote(b)
-			rate := rateFor(b, "shopify", intakeShopify)
+			rate := rateFor(b, "shopify", clvdSrv.URL, intakeShopify)
 			defer debug.SetGCPercent(debug.SetGCPercent(400))
 			paced(b, rc, t.url, intakeShopify, rate)
 		})
