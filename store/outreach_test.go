@@ -39,7 +39,7 @@ func TestUserFieldsPlan(t *testing.T) {
 		if len(plan.Targets) != 1 || plan.Targets[0].TagsDiffer || !plan.Targets[0].FieldsDiffer {
 			t.Fatalf("after tags pushed, plan %+v: want fields only", plan)
 		}
-		if refs, _ := db.UnsyncedTags(ctx, 10); len(refs) != 1 {
+		if refs, _ := db.UnsyncedTags(ctx, 0, 10); len(refs) != 1 {
 			t.Fatalf("UnsyncedTags = %v: unwritten fields must count", refs)
 		}
 		if err := db.MarkUserFieldsPushed(ctx, tid, cid, "u1", plan.DesiredFields); err != nil {
@@ -48,7 +48,7 @@ func TestUserFieldsPlan(t *testing.T) {
 		if plan, _ = db.TagPlan(ctx, tid, cid); len(plan.Targets) != 0 {
 			t.Fatalf("after fields pushed, plan %+v", plan)
 		}
-		if refs, _ := db.UnsyncedTags(ctx, 10); len(refs) != 0 {
+		if refs, _ := db.UnsyncedTags(ctx, 0, 10); len(refs) != 0 {
 			t.Fatalf("UnsyncedTags = %v after everything was pushed", refs)
 		}
 		if err := db.MarkUserFieldsPushed(ctx, tid, cid, "u2", nil); !errors.Is(err, ErrNotFound) {

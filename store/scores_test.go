@@ -199,7 +199,7 @@ func TestTagPlan(t *testing.T) {
 		}
 		unsynced := func() []CustomerRef {
 			t.Helper()
-			refs, err := db.UnsyncedTags(ctx, 100)
+			refs, err := db.UnsyncedTags(ctx, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,7 +346,7 @@ func TestTagPlan(t *testing.T) {
 		if _, err := db.TagPlan(ctx, tid, 999999); !errors.Is(err, ErrNotFound) {
 			t.Errorf("TagPlan(unknown): %v", err)
 		}
-		if _, err := db.UnsyncedTags(ctx, 0); err == nil {
+		if _, err := db.UnsyncedTags(ctx, 0, 0); err == nil {
 			t.Error("limit 0 accepted")
 		}
 	})
@@ -370,6 +370,44 @@ func TestMarkTicketClosedBumps(t *testing.T) {
 		}
 		if got := mustCustomer(t, db, tid, cid).DataVersion; got != v+1 {
 			t.Errorf("DataVersion %d → %d, want one bump", v, got)
+		}
+	})
+}
+
+// TestUnsyncedTagsPages: the scan goes through unsynced customers in pages by id, so a caller can
+// continue after the last id it got and reach every customer however many come first.
+func TestUnsyncedTagsPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		tid := mustTenant(t, db)
+		var ids []int64
+		for i := range 5 {
+			cid := mustResolve(t, db, tid, Identity{Email: fmt.Sprintf("p%d@example.com", i), ZendeskUserID: fmt.Sprintf("u%d", i)})
+			if _, err := db.SaveScore(ctx, tid, cid, 0, sampleScore("clv-gold")); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, cid)
+		}
+		var got []int64
+		after := int64(0)
+		for page := 0; ; page++ {
+			refs, err := db.UnsyncedTags(ctx, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page > 3 || len(refs) > 2 {
+				t.Fatalf("page %d: %v", page, refs)
+			}
+			for _, r := range refs {
+				got = append(got, r.CustomerID)
+			}
+			if len(refs) < 2 {
+				break
+			}
+			after = refs[len(refs)-1].CustomerID
+		}
+		if !reflect.DeepEqual(got, ids) {
+			t.Fatalf("paged through %v, want %v", got, ids)
 		}
 	})
 }

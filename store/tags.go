@@ -210,21 +210,22 @@ func (db *DB) MarkTicketClosed(ctx context.Context, tenantID, source, ticketID s
 }
 
 // UnsyncedTags returns scored customers whose TagPlan has targets: their helpdesk user or an
-// unresolved Zendesk ticket does not carry the desired tags, by customer id, at most limit. It is the
-// recovery scan for tag pushes a lost queue message would otherwise never make. Tag sets are stored
+// unresolved Zendesk ticket does not carry the desired tags, by customer id after afterID, at most
+// limit (a scan goes through them page by page, passing the last id it got). It is the recovery scan for tag pushes a lost queue message would otherwise never make. Tag sets are stored
 // as canonical JSON text, so set equality is text equality here; "never pushed" counts as "[]", as in
 // TagPlan.
-func (db *DB) UnsyncedTags(ctx context.Context, limit int) ([]CustomerRef, error) {
+func (db *DB) UnsyncedTags(ctx context.Context, afterID int64, limit int) ([]CustomerRef, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("unsynced tags: limit %d must be positive", limit)
 	}
 	refs, err := db.customerRefs(ctx, `SELECT c.tenant_id, c.id FROM customers c
 		JOIN scores s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-		WHERE (c.zendesk_user_id IS NOT NULL AND (COALESCE(c.user_tags_pushed, '[]') <> s.tags
+		WHERE c.id > ? AND (
+		     (c.zendesk_user_id IS NOT NULL AND (COALESCE(c.user_tags_pushed, '[]') <> s.tags
 		                                        OR COALESCE(c.user_fields_pushed, '{}') <> s.user_fields))
 		   OR EXISTS (SELECT 1 FROM tickets t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id
-		              AND t.source = ? AND `+unresolvedTicket+` AND COALESCE(t.tags_pushed, '[]') <> s.tags)
-		ORDER BY c.id LIMIT ?`, integrations.SourceZendesk, limit)
+		              AND t.source = ? AND `+unresolvedTicket+` AND COALESCE(t.tags_pushed, '[]') <> s.tags))
+		ORDER BY c.id LIMIT ?`, afterID, integrations.SourceZendesk, limit)
 	if err != nil {
 		return nil, fmt.Errorf("unsynced tags: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -40,7 +41,7 @@ type Store interface {
 	MarkTagsPushed(ctx context.Context, tenantID string, customerID int64, kind, id string, tags []string) error
 	MarkTicketClosed(ctx context.Context, tenantID, source, ticketID string) error
 	StaleScores(ctx context.Context, changedBefore time.Time, limit int) ([]store.CustomerRef, error)
-	UnsyncedTags(ctx context.Context, limit int) ([]store.CustomerRef, error)
+	UnsyncedTags(ctx context.Context, afterID int64, limit int) ([]store.CustomerRef, error)
 	SaveModel(ctx context.Context, m *store.ModelRecord) error
 	LatestModel(ctx context.Context, tenantID string) (*store.ModelRecord, error)
 	ListModels(ctx context.Context, tenantID string, limit int) ([]store.ModelRecord, error)
@@ -93,7 +94,14 @@ type Handlers struct {
 	// reconcileLease is how long one process's reconciler run keeps the others out: just under the
 	// period, so each period has exactly one run whatever the number of processes.
 	reconcileLease time.Duration
-	Observer       Observer
+	// reconcileBatch bounds the rows each reconciler scan reads per run (default 5,000).
+	reconcileBatch int
+	// unsyncedAfter is where the next scan for unsynced tags starts: each run reads one page from
+	// there and the next run goes on after it, back to the start at the end. Customers that can
+	// never be pushed (their tenant has no helpdesk credentials) stay unsynced; without the cursor
+	// a first page full of them would hide every other tenant's lost pushes for good.
+	unsyncedAfter atomic.Int64
+	Observer      Observer
 	// AllowLocalTargets lets outreach webhooks reach http:// and local addresses
 	// (CLVD_ALLOW_LOCAL_TARGETS); Outbound is their HTTP client (default: safehttp's, 15 s).
 	AllowLocalTargets bool
@@ -547,7 +555,10 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 	if _, ok, err := h.locks.acquire(ctx, "reconcile", h.reconcileLease); err != nil || !ok {
 		return err
 	}
-	const limit = 5000
+	limit := h.reconcileBatch
+	if limit <= 0 {
+		limit = 5000
+	}
 	stale, err := h.store.StaleScores(ctx, h.now().Add(-30*time.Second), limit)
 	if err != nil {
 		return err
@@ -557,9 +568,14 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 			return err
 		}
 	}
-	unsynced, err := h.store.UnsyncedTags(ctx, limit)
+	unsynced, err := h.store.UnsyncedTags(ctx, h.unsyncedAfter.Load(), limit)
 	if err != nil {
 		return err
+	}
+	if len(unsynced) < limit {
+		h.unsyncedAfter.Store(0) // the end: the next run starts over
+	} else {
+		h.unsyncedAfter.Store(unsynced[len(unsynced)-1].CustomerID)
 	}
 	pushes := 0
 	for _, ref := range unsynced {

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -185,9 +187,62 @@ func TestReconcileRecoversLostWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale, _ := f.db.StaleScores(ctx, time.Now().Add(time.Minute), 10)
-	unsynced, _ := f.db.UnsyncedTags(ctx, 10)
+	unsynced, _ := f.db.UnsyncedTags(ctx, 0, 10)
 	if len(stale)+len(unsynced) != 0 {
 		t.Fatalf("still stale %v / unsynced %v", stale, unsynced)
+	}
+}
+
+// TestReconcileReachesEveryTenant: customers that can never be pushed (their tenant has no helpdesk
+// credentials) stay unsynced; a scan page full of them must not hide another tenant's lost push.
+func TestReconcileReachesEveryTenant(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.h.reconcileBatch = 2
+	saveScore := func(tenantID string, cid int64) {
+		t.Helper()
+		if _, err := f.db.SaveScore(ctx, tenantID, cid, 0, store.Score{Model: "heuristic", Tier: "gold", ChurnBand: "low",
+			Segment: "loyal", Tags: []string{"clv_tier_gold"}, ScoredAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noHelpdesk := &store.Tenant{Name: "No Zendesk"}
+	if err := f.db.CreateTenant(ctx, noHelpdesk); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // lower ids than the customer below: the first pages are all theirs
+		cid, _, err := f.db.ResolveCustomer(ctx, noHelpdesk.ID, store.Identity{Email: fmt.Sprintf("n%d@example.com", i), ZendeskUserID: fmt.Sprintf("77%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		saveScore(noHelpdesk.ID, cid)
+	}
+	lost, _, err := f.db.ResolveCustomer(ctx, f.tenantID, store.Identity{Email: "lost@example.com", ZendeskUserID: "9002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveScore(f.tenantID, lost) // scored, push task lost
+
+	for run := 1; run <= 3; run++ {
+		if err := f.h.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pushes, err := f.insp.ListPendingTasks(queuePush)
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) { // not found: nothing was ever queued
+			t.Fatal(err)
+		}
+		if run < 3 && len(pushes) != 0 {
+			t.Fatalf("run %d queued %d pushes, want none (its page holds only the tenant without credentials)", run, len(pushes))
+		}
+		if run == 3 {
+			var p customerPayload
+			if len(pushes) != 1 || json.Unmarshal(pushes[0].Payload, &p) != nil || p.CustomerID != lost {
+				t.Fatalf("run 3: pushes %v, want one for customer %d", pushes, lost)
+			}
+		}
+	}
+	if got := f.h.unsyncedAfter.Load(); got != 0 {
+		t.Fatalf("after the last page the scan starts over: cursor %d, want 0", got)
 	}
 }
 
