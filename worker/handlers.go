@@ -96,10 +96,11 @@ type Handlers struct {
 	reconcileLease time.Duration
 	// reconcileBatch bounds the rows each reconciler scan reads per run (default 5,000).
 	reconcileBatch int
-	// unsyncedAfter is where the next scan for unsynced tags starts: each run reads one page from
-	// there and the next run goes on after it, back to the start at the end. Customers that can
-	// never be pushed (their tenant has no helpdesk credentials) stay unsynced; without the cursor
-	// a first page full of them would hide every other tenant's lost pushes for good.
+	// unsyncedAfter is where the next scan for unsynced tags starts (kept in Redis too, see
+	// unsyncedCursor): each run reads one page from there and the next run goes on after it, back to
+	// the start at the end. Customers that can never be pushed (their tenant has no helpdesk
+	// credentials) stay unsynced; without the cursor a first page full of them would hide every other
+	// tenant's lost pushes for good.
 	unsyncedAfter atomic.Int64
 	Observer      Observer
 	// AllowLocalTargets lets outreach webhooks reach http:// and local addresses
@@ -568,14 +569,9 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 			return err
 		}
 	}
-	unsynced, err := h.store.UnsyncedTags(ctx, h.unsyncedAfter.Load(), limit)
+	unsynced, err := h.store.UnsyncedTags(ctx, h.unsyncedCursor(ctx), limit)
 	if err != nil {
 		return err
-	}
-	if len(unsynced) < limit {
-		h.unsyncedAfter.Store(0) // the end: the next run starts over
-	} else {
-		h.unsyncedAfter.Store(unsynced[len(unsynced)-1].CustomerID)
 	}
 	pushes := 0
 	for _, ref := range unsynced {
@@ -583,10 +579,15 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 			continue // no credentials (or no tenant): a push could only do nothing
 		}
 		if err := h.queue.EnqueuePush(ctx, ref.TenantID, ref.CustomerID); err != nil {
-			return err
+			return err // the cursor stays: the next run reads this page again
 		}
 		pushes++
 	}
+	next := int64(0) // the end: the next run starts over
+	if len(unsynced) == limit {
+		next = unsynced[len(unsynced)-1].CustomerID
+	}
+	h.setUnsyncedCursor(ctx, next)
 	refits, err := h.requestedRefits(ctx)
 	if err != nil {
 		return err
@@ -604,6 +605,30 @@ func (h *Handlers) Reconcile(ctx context.Context) error {
 		h.log.InfoContext(ctx, "reconciler queued work", "rescores", len(stale), "pushes", pushes, "refits", refits, "outreach", len(pending))
 	}
 	return nil
+}
+
+// unsyncedCursorKey holds, in Redis, where the next reconciler run's scan for unsynced tags starts:
+// shared, because the run goes to whichever worker process takes the reconcile lease.
+const unsyncedCursorKey = "clvd:reconcile:unsynced_after"
+
+// unsyncedCursor returns where this run's scan starts: the shared cursor, else (no Redis, or Redis
+// lost it) this process's own. Losing it only starts the scan over.
+func (h *Handlers) unsyncedCursor(ctx context.Context) int64 {
+	if h.locks != nil && h.locks.rc != nil {
+		if after, err := h.locks.rc.Get(ctx, unsyncedCursorKey).Int64(); err == nil {
+			return after
+		}
+	}
+	return h.unsyncedAfter.Load()
+}
+
+func (h *Handlers) setUnsyncedCursor(ctx context.Context, after int64) {
+	h.unsyncedAfter.Store(after)
+	if h.locks != nil && h.locks.rc != nil {
+		if err := h.locks.rc.Set(ctx, unsyncedCursorKey, after, 0).Err(); err != nil {
+			h.log.WarnContext(ctx, "reconciler cursor not saved; this process keeps its own", "error", err)
+		}
+	}
 }
 
 // refitRequestedKey is the tenant state that asks for a refit (written by `clvd import`, which may run

@@ -194,55 +194,76 @@ func TestReconcileRecoversLostWork(t *testing.T) {
 }
 
 // TestReconcileReachesEveryTenant: customers that can never be pushed (their tenant has no helpdesk
-// credentials) stay unsynced; a scan page full of them must not hide another tenant's lost push.
+// credentials) stay unsynced; a scan page full of them must not hide another tenant's lost push, also
+// when consecutive runs go to different worker processes.
 func TestReconcileReachesEveryTenant(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	f.h.reconcileBatch = 2
-	saveScore := func(tenantID string, cid int64) {
-		t.Helper()
-		if _, err := f.db.SaveScore(ctx, tenantID, cid, 0, store.Score{Model: "heuristic", Tier: "gold", ChurnBand: "low",
-			Segment: "loyal", Tags: []string{"clv_tier_gold"}, ScoredAt: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	noHelpdesk := &store.Tenant{Name: "No Zendesk"}
-	if err := f.db.CreateTenant(ctx, noHelpdesk); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 { // lower ids than the customer below: the first pages are all theirs
-		cid, _, err := f.db.ResolveCustomer(ctx, noHelpdesk.ID, store.Identity{Email: fmt.Sprintf("n%d@example.com", i), ZendeskUserID: fmt.Sprintf("77%d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		saveScore(noHelpdesk.ID, cid)
-	}
-	lost, _, err := f.db.ResolveCustomer(ctx, f.tenantID, store.Identity{Email: "lost@example.com", ZendeskUserID: "9002"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	saveScore(f.tenantID, lost) // scored, push task lost
-
-	for run := 1; run <= 3; run++ {
-		if err := f.h.Reconcile(ctx); err != nil {
-			t.Fatal(err)
-		}
-		pushes, err := f.insp.ListPendingTasks(queuePush)
-		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) { // not found: nothing was ever queued
-			t.Fatal(err)
-		}
-		if run < 3 && len(pushes) != 0 {
-			t.Fatalf("run %d queued %d pushes, want none (its page holds only the tenant without credentials)", run, len(pushes))
-		}
-		if run == 3 {
-			var p customerPayload
-			if len(pushes) != 1 || json.Unmarshal(pushes[0].Payload, &p) != nil || p.CustomerID != lost {
-				t.Fatalf("run 3: pushes %v, want one for customer %d", pushes, lost)
+	for _, processes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d processes", processes), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			runners := []*Handlers{f.h}
+			var m *miniredis.Miniredis
+			if processes == 2 {
+				m = miniredis.RunT(t)
+				rc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+				t.Cleanup(func() { rc.Close() })
+				second := NewHandlers(f.db, f.h.queue, f.h.helpdesk, f.h.log)
+				f.h.UseRedis(rc, time.Minute)
+				second.UseRedis(rc, time.Minute)
+				runners = append(runners, second)
 			}
-		}
-	}
-	if got := f.h.unsyncedAfter.Load(); got != 0 {
-		t.Fatalf("after the last page the scan starts over: cursor %d, want 0", got)
+			for _, h := range runners {
+				h.reconcileBatch = 2
+			}
+			saveScore := func(tenantID string, cid int64) {
+				t.Helper()
+				if _, err := f.db.SaveScore(ctx, tenantID, cid, 0, store.Score{Model: "heuristic", Tier: "gold", ChurnBand: "low",
+					Segment: "loyal", Tags: []string{"clv_tier_gold"}, ScoredAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			noHelpdesk := &store.Tenant{Name: "No Zendesk"}
+			if err := f.db.CreateTenant(ctx, noHelpdesk); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 4 { // lower ids than the customer below: the first pages are all theirs
+				cid, _, err := f.db.ResolveCustomer(ctx, noHelpdesk.ID, store.Identity{Email: fmt.Sprintf("n%d@example.com", i), ZendeskUserID: fmt.Sprintf("77%d", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				saveScore(noHelpdesk.ID, cid)
+			}
+			lost, _, err := f.db.ResolveCustomer(ctx, f.tenantID, store.Identity{Email: "lost@example.com", ZendeskUserID: "9002"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			saveScore(f.tenantID, lost) // scored, push task lost
+
+			for run := 1; run <= 3; run++ {
+				if m != nil {
+					m.FastForward(time.Minute) // the previous run's lease has expired: the next period
+				}
+				if err := runners[(run-1)%len(runners)].Reconcile(ctx); err != nil {
+					t.Fatal(err)
+				}
+				pushes, err := f.insp.ListPendingTasks(queuePush)
+				if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) { // not found: nothing was ever queued
+					t.Fatal(err)
+				}
+				if run < 3 && len(pushes) != 0 {
+					t.Fatalf("run %d queued %d pushes, want none (its page holds only the tenant without credentials)", run, len(pushes))
+				}
+				if run == 3 {
+					var p customerPayload
+					if len(pushes) != 1 || json.Unmarshal(pushes[0].Payload, &p) != nil || p.CustomerID != lost {
+						t.Fatalf("run 3: pushes %v, want one for customer %d", pushes, lost)
+					}
+				}
+			}
+			if got := runners[0].unsyncedCursor(ctx); got != 0 {
+				t.Fatalf("after the last page the scan starts over: cursor %d, want 0", got)
+			}
+		})
 	}
 }
 
