@@ -439,3 +439,44 @@ func TestRebind(t *testing.T) {
 		t.Errorf("sqlite rebind = %q", got)
 	}
 }
+
+// TestTenantsWithZendeskURLContaining: a case-blind, literal substring match on the Zendesk base URL,
+// whose LIKE wildcards in the text match only themselves.
+func TestTenantsWithZendeskURLContaining(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		for _, base := range []string{"https://Acme.zendesk.com", "https://acme.zendesk.com.evil.test", "https://other.zendesk.com", ""} {
+			if err := db.CreateTenant(ctx, &Tenant{Name: base, Zendesk: ZendeskAccount{BaseURL: base, APIToken: "tok-" + base}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		names := func(text string) []string {
+			t.Helper()
+			ts, err := db.TenantsWithZendeskURLContaining(ctx, text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, tn := range ts {
+				if tn.Zendesk.APIToken != "tok-"+tn.Zendesk.BaseURL {
+					t.Errorf("tenant %q: secrets not decrypted", tn.Name)
+				}
+				out = append(out, tn.Name)
+			}
+			return out
+		}
+		for text, want := range map[string][]string{
+			"acme.zendesk.com":  {"https://Acme.zendesk.com", "https://acme.zendesk.com.evil.test"},
+			"ACME.ZENDESK.COM":  {"https://Acme.zendesk.com", "https://acme.zendesk.com.evil.test"},
+			"other.zendesk.com": {"https://other.zendesk.com"},
+			"%":                 nil,
+			"_":                 nil,
+			"acme_zendesk.com":  nil,
+			"":                  nil,
+		} {
+			if got := names(text); !slices.Equal(got, want) {
+				t.Errorf("%q: %v, want %v", text, got, want)
+			}
+		}
+	})
+}

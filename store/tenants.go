@@ -217,6 +217,35 @@ func (db *DB) ListTenants(ctx context.Context) ([]Tenant, error) {
 	return out, nil
 }
 
+// TenantsWithZendeskURLContaining returns the tenants whose Zendesk base URL contains text (case
+// blind), with secrets decrypted. It narrows a lookup by Zendesk host (the sidebar's, from a token's
+// issuer) to a few candidates without decrypting every tenant; the caller matches the host exactly.
+// text is matched literally: LIKE's wildcards in it are escaped.
+func (db *DB) TenantsWithZendeskURLContaining(ctx context.Context, text string) ([]Tenant, error) {
+	if text == "" {
+		return nil, nil
+	}
+	pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(text)) + "%"
+	rows, err := db.reader().query(ctx, `SELECT `+tenantColumns+` FROM tenants
+		WHERE LOWER(zendesk_base_url) LIKE ? ESCAPE '\' ORDER BY created_at, id`, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("tenants by zendesk url: %w", err)
+	}
+	defer rows.Close()
+	var out []Tenant
+	for rows.Next() {
+		t, err := db.scanTenant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("tenants by zendesk url: %w", err)
+		}
+		out = append(out, *t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("tenants by zendesk url: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateTenant replaces every field of the tenant except ID and CreatedAt; ErrNotFound if it does
 // not exist.
 func (db *DB) UpdateTenant(ctx context.Context, t *Tenant) error {

@@ -70,7 +70,7 @@ func SidebarURL(serviceURL, tenant string) string {
 // Store is what the sidebar reads; *store.DB implements it.
 type Store interface {
 	GetTenant(ctx context.Context, id string) (*store.Tenant, error)
-	ListTenants(ctx context.Context) ([]store.Tenant, error)
+	TenantsWithZendeskURLContaining(ctx context.Context, text string) ([]store.Tenant, error)
 	CheckTenant(ctx context.Context, tenantID string) error
 	TenantSettings(ctx context.Context, tenantID string) (json.RawMessage, error)
 	CustomerByZendeskUser(ctx context.Context, tenantID, zendeskUserID string) (*store.Customer, error)
@@ -308,7 +308,9 @@ func (h *Handler) tenantFor(ctx context.Context, named, raw string) (*store.Tena
 	if iss == "" {
 		return nil, fmt.Errorf("%w: no iss", errMalformed)
 	}
-	tenants, err := h.store.ListTenants(ctx)
+	// Only tenants whose base URL mentions the issuer are read (and their secrets decrypted), not
+	// every tenant on every page load; the exact host comparison follows.
+	tenants, err := h.store.TenantsWithZendeskURLContaining(ctx, iss)
 	if err != nil {
 		return nil, err
 	}
