@@ -111,68 +111,61 @@ func (fs Fields) Fold(name string) (value []byte, found bool) {
 
 // Valid reports whether data is one valid JSON value, as json.Valid does.
 func Valid(data []byte) bool {
-	s := scanner{data: data}
-	s.skipSpace()
-	if s.value(0) != nil {
-		return false
-	}
-	s.skipSpace()
-	return s.pos == len(data)
+	_, _, _, err := document(data, 0, nil, nil)
+	return err == nil
 }
 
 // Object validates data as one JSON value and, when it is an object, appends its fields to dst.
-// A valid document of another kind gives an error saying what it is (errNotObject: callers word
-// their own message with KindOf).
+// A valid document of another kind gives a *KindError saying what it is, so callers can word their
+// own message.
 func Object(data []byte, dst Fields) (Fields, error) {
-	s := scanner{data: data}
-	s.skipSpace()
-	if s.pos < len(data) && data[s.pos] == '{' {
-		var err error
-		if dst, err = s.object(0, true, dst); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := s.value(0); err != nil {
-			return nil, err
-		}
-		s.skipSpace()
-		if s.pos != len(data) {
-			return nil, s.fail("invalid character " + quoteChar(data[s.pos]) + " after top-level value")
-		}
+	fields, _, isObject, err := document(data, '{', dst, nil)
+	switch {
+	case err != nil:
+		return nil, err
+	case !isObject:
 		return nil, &KindError{Want: ObjectKind, Got: KindOf(data)}
 	}
-	s.skipSpace()
-	if s.pos != len(data) {
-		return nil, s.fail("invalid character " + quoteChar(data[s.pos]) + " after top-level value")
-	}
-	return dst, nil
+	return fields, nil
 }
 
 // Array validates data as one JSON value and, when it is an array, appends its items (raw, without
-// surrounding whitespace) to dst.
+// surrounding whitespace) to dst; another kind gives a *KindError.
 func Array(data []byte, dst [][]byte) ([][]byte, error) {
+	_, items, isArray, err := document(data, '[', nil, dst)
+	switch {
+	case err != nil:
+		return nil, err
+	case !isArray:
+		return nil, &KindError{Want: ArrayKind, Got: KindOf(data)}
+	}
+	return items, nil
+}
+
+// document validates data as one JSON value with optional whitespace around it. When the value
+// opens with open ('{' or '['), its fields or items are appended to fields or items and opened is
+// true; any other value is only validated (open 0 matches nothing). Slices go in and out by value,
+// not through a callback, so that a caller's buffer can stay on its stack.
+func document(data []byte, open byte, fields Fields, items [][]byte) (_ Fields, _ [][]byte, opened bool, err error) {
 	s := scanner{data: data}
 	s.skipSpace()
-	if s.pos < len(data) && data[s.pos] == '[' {
-		var err error
-		if dst, err = s.array(0, true, dst); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := s.value(0); err != nil {
-			return nil, err
-		}
-		s.skipSpace()
-		if s.pos != len(data) {
-			return nil, s.fail("invalid character " + quoteChar(data[s.pos]) + " after top-level value")
-		}
-		return nil, &KindError{Want: ArrayKind, Got: KindOf(data)}
+	opened = open != 0 && s.pos < len(data) && data[s.pos] == open
+	switch {
+	case opened && open == '{':
+		fields, err = s.object(0, true, fields)
+	case opened:
+		items, err = s.array(0, true, items)
+	default:
+		err = s.value(0)
+	}
+	if err != nil {
+		return nil, nil, opened, err
 	}
 	s.skipSpace()
 	if s.pos != len(data) {
-		return nil, s.fail("invalid character " + quoteChar(data[s.pos]) + " after top-level value")
+		return nil, nil, opened, s.fail("invalid character " + quoteChar(data[s.pos]) + " after top-level value")
 	}
-	return dst, nil
+	return fields, items, opened, nil
 }
 
 // KindError is a valid JSON document of the wrong kind (Object given an array, …).
