@@ -25,7 +25,6 @@
 package orders
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -168,7 +167,7 @@ func ParseOrder(body []byte) (integrations.OrderEvent, error) {
 }
 
 func parseRefunds(raw []byte, o *integrations.Order) ([]integrations.Refund, error) {
-	if isNull(raw) {
+	if jsonscan.IsNull(raw) {
 		return nil, nil
 	}
 	items, err := jsonscan.Array(raw, nil)
@@ -213,35 +212,23 @@ func parseRefunds(raw []byte, o *integrations.Order) ([]integrations.Refund, err
 	return refunds, nil
 }
 
-func isNull(raw []byte) bool {
-	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
-}
-
-// kindOf names a JSON value's type for error messages.
+// kindOf names a JSON value's type for error messages: "an object", "a number", "null", ….
 func kindOf(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
+	switch k := jsonscan.KindOf(raw); k {
+	case jsonscan.Invalid:
 		return "empty"
-	}
-	switch c := raw[0]; {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
+	case jsonscan.Null:
 		return "null"
+	case jsonscan.ObjectKind, jsonscan.ArrayKind:
+		return "an " + k.String()
 	default:
-		return "a number"
+		return "a " + k.String()
 	}
 }
 
 // str returns a string field; "" when null or absent.
 func str(raw []byte, field string) (string, error) {
-	if isNull(raw) {
+	if jsonscan.IsNull(raw) {
 		return "", nil
 	}
 	if raw[0] != '"' {
@@ -257,7 +244,7 @@ func str(raw []byte, field string) (string, error) {
 // id returns an identifier. Ids must be strings: a numeric id beyond 2^53 loses digits in any sender or
 // tool that reads JSON numbers as floats, and two orders would then share an id.
 func id(raw []byte, field string, required bool) (string, error) {
-	if !isNull(raw) && raw[0] != '"' {
+	if !jsonscan.IsNull(raw) && raw[0] != '"' {
 		return "", integrations.Malformed("%s must be a string, not %s (quote numeric ids so no digit is lost)", field, kindOf(raw))
 	}
 	s, err := str(raw, field)
@@ -300,11 +287,11 @@ func timestamp(raw []byte, field string, required bool) (time.Time, error) {
 
 // amount parses a required decimal string into minor units of currency.
 func amount(raw []byte, currency, field string) (int64, error) {
-	if isNull(raw) {
+	if jsonscan.IsNull(raw) {
 		return 0, integrations.Malformed("%s is missing", field)
 	}
 	if raw[0] != '"' {
-		if kindOf(raw) == "a number" {
+		if jsonscan.KindOf(raw) == jsonscan.Number {
 			return 0, integrations.Malformed("%s must be a decimal string such as \"59.90\", not the JSON number %s: numbers are floats to most JSON tools and lose cents",
 				field, integrations.Clip(string(raw)))
 		}
