@@ -198,23 +198,29 @@ func (db *DB) GetTenant(ctx context.Context, id string) (*Tenant, error) {
 // ListTenants returns every tenant by creation time, then ID, with secrets decrypted (callers must
 // not print them).
 func (db *DB) ListTenants(ctx context.Context) ([]Tenant, error) {
-	rows, err := db.reader().query(ctx, `SELECT `+tenantColumns+` FROM tenants ORDER BY created_at, id`)
+	out, err := db.queryTenants(ctx, `SELECT `+tenantColumns+` FROM tenants ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+// queryTenants runs q, which selects tenantColumns, and decrypts every tenant it returns.
+func (db *DB) queryTenants(ctx context.Context, q string, args ...any) ([]Tenant, error) {
+	rows, err := db.reader().query(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Tenant
 	for rows.Next() {
 		t, err := db.scanTenant(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list tenants: %w", err)
+			return nil, err
 		}
 		out = append(out, *t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // TenantsWithZendeskURLContaining returns the tenants whose Zendesk base URL contains text (case
@@ -226,21 +232,9 @@ func (db *DB) TenantsWithZendeskURLContaining(ctx context.Context, text string) 
 		return nil, nil
 	}
 	pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(text)) + "%"
-	rows, err := db.reader().query(ctx, `SELECT `+tenantColumns+` FROM tenants
+	out, err := db.queryTenants(ctx, `SELECT `+tenantColumns+` FROM tenants
 		WHERE LOWER(zendesk_base_url) LIKE ? ESCAPE '\' ORDER BY created_at, id`, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("tenants by zendesk url: %w", err)
-	}
-	defer rows.Close()
-	var out []Tenant
-	for rows.Next() {
-		t, err := db.scanTenant(rows)
-		if err != nil {
-			return nil, fmt.Errorf("tenants by zendesk url: %w", err)
-		}
-		out = append(out, *t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("tenants by zendesk url: %w", err)
 	}
 	return out, nil
