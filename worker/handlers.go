@@ -401,7 +401,7 @@ func (h *Handlers) handlePushTags(ctx context.Context, t *asynq.Task) error {
 func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int64) error {
 	// Two pushes for one customer at once could interleave their add and remove calls and leave
 	// Zendesk with neither's tags while the store records one of them: one at a time.
-	release, ok, err := h.locks.acquire(ctx, "push:"+tenantID+":"+strconv.FormatInt(customerID, 10), 2*time.Minute)
+	held, release, ok, err := h.locks.hold(ctx, "push:"+tenantID+":"+strconv.FormatInt(customerID, 10), workLeaseTTL)
 	if err != nil {
 		return err
 	}
@@ -409,6 +409,11 @@ func (h *Handlers) pushTags(ctx context.Context, tenantID string, customerID int
 		return &delayedError{delay: time.Second, err: errors.New("another tag push for this customer is running")}
 	}
 	defer release()
+	return leaseLost(held, h.pushTagsHeld(held, tenantID, customerID))
+}
+
+// pushTagsHeld is pushTags once the customer's push lease is held.
+func (h *Handlers) pushTagsHeld(ctx context.Context, tenantID string, customerID int64) error {
 	plan, err := h.store.TagPlan(ctx, tenantID, customerID)
 	if err != nil {
 		return err

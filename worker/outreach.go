@@ -325,7 +325,7 @@ func (h *Handlers) handleOutreach(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	// One outreach run per customer at a time: a second worker waits, then finds it done.
-	release, ok, err := h.locks.acquire(ctx, "outreach:"+p.TenantID+":"+strconv.FormatInt(p.CustomerID, 10), 5*time.Minute)
+	held, release, ok, err := h.locks.hold(ctx, "outreach:"+p.TenantID+":"+strconv.FormatInt(p.CustomerID, 10), workLeaseTTL)
 	if err != nil {
 		return err
 	}
@@ -333,7 +333,11 @@ func (h *Handlers) handleOutreach(ctx context.Context, t *asynq.Task) error {
 		return &delayedError{delay: 2 * time.Second, err: errors.New("another outreach for this customer is running")}
 	}
 	defer release()
+	return leaseLost(held, h.outreach(held, p))
+}
 
+// outreach runs a customer's outreach once its lease is held.
+func (h *Handlers) outreach(ctx context.Context, p outreachPayload) error {
 	tenant, err := h.tenants.get(ctx, h.store, p.TenantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("tenant %s: %w: %w", p.TenantID, err, asynq.SkipRetry)
