@@ -104,6 +104,13 @@ func TestRescoreWindowRunsAfterItCloses(t *testing.T) {
 		for ms := 0; ms < 3000; ms += 7 {
 			now := base.Add(time.Duration(ms) * time.Millisecond)
 			window, runAt := rescoreWindow(now, debounce)
+			if now.Before(window) || !now.Before(window.Add(debounce)) {
+				t.Fatalf("debounce %s, now %s: not in its window [%s, +%s)", debounce, now.Format("15:04:05.000"), window.Format("15:04:05.000"), debounce)
+			}
+			if debounce%time.Second == 0 && !runAt.Equal(window.Add(debounce+debounceMargin)) {
+				t.Fatalf("debounce %s, now %s: runs at %s, %s after its window and margin end: rounding that a whole-second debounce need not pay",
+					debounce, now.Format("15:04:05.000"), runAt.Format("15:04:05.000"), runAt.Sub(window.Add(debounce+debounceMargin)))
+			}
 			asynqRuns := runAt.Truncate(time.Second)
 			if end := window.Add(debounce + debounceMargin); asynqRuns.Before(end) {
 				t.Fatalf("debounce %s, now %s: asynq would run the rescore at %s, before its window and margin end at %s",
