@@ -57,7 +57,7 @@ type RecordedRequest struct {
 	ContentType string
 	Body        []byte
 	Time        time.Time
-	Status      int // the status the fake answered
+	Status      int // the status the fake answered; 0 for none (held by a DownHang outage)
 }
 
 // Fault is a canned failure answer for FailNextWith.
@@ -87,6 +87,8 @@ type Server struct {
 	rate429    float64
 	rate5xx    float64
 	retryAfter time.Duration
+	outage     Outage
+	outageEnd  chan struct{} // closed when the current outage ends; held requests wait on it
 	now        func() time.Time
 	created    createdTickets // tickets.go: POST /api/v2/tickets.json
 }
@@ -252,6 +254,84 @@ func (s *Server) FailNextWith(n int, f Fault) {
 	}
 }
 
+// Outage is how a Zendesk that is down answers every request: see SetOutage.
+type Outage int
+
+const (
+	// Up answers normally (apart from SetFaults' random faults and FailNext's queued ones).
+	Up Outage = iota
+	// Down429 answers every request 429 with Retry-After (SetFaults' retryAfter): a rate limit that
+	// does not lift.
+	Down429
+	// Down500 answers every request 500.
+	Down500
+	// DownHang answers nothing: each request is held until its client gives up (its timeout) or the
+	// outage ends, and its connection is then dropped without an answer.
+	DownHang
+)
+
+func (o Outage) String() string {
+	switch o {
+	case Up:
+		return "up"
+	case Down429:
+		return "429"
+	case Down500:
+		return "500"
+	case DownHang:
+		return "hang"
+	}
+	return fmt.Sprintf("Outage(%d)", int(o))
+}
+
+// ParseOutage reads an outage mode by its String: "429", "500" or "hang" (or "up").
+func ParseOutage(s string) (Outage, error) {
+	for _, o := range []Outage{Up, Down429, Down500, DownHang} {
+		if s == o.String() {
+			return o, nil
+		}
+	}
+	return Up, fmt.Errorf("unknown Zendesk outage %q: want 429, 500 or hang", s)
+}
+
+// SetOutage makes every later request fail the same way, before auth or any change of state, until
+// it is called again with Up. Requests held by DownHang are released (and dropped) when it ends.
+// Held requests are recorded with Status 0.
+func (s *Server) SetOutage(o Outage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outage == o {
+		return
+	}
+	if s.outageEnd != nil {
+		close(s.outageEnd)
+		s.outageEnd = nil
+	}
+	s.outage = o
+	if o != Up {
+		s.outageEnd = make(chan struct{})
+	}
+}
+
+// hold blocks a request while the fake is in a DownHang outage, and reports whether it did: the
+// request is then recorded unanswered and its connection dropped.
+func (s *Server) hold(r *http.Request) bool {
+	s.mu.Lock()
+	if s.outage != DownHang {
+		s.mu.Unlock()
+		return false
+	}
+	end := s.outageEnd
+	s.requests = append(s.requests, RecordedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		ContentType: r.Header.Get("Content-Type"), Time: s.now()})
+	s.mu.Unlock()
+	select {
+	case <-end:
+	case <-r.Context().Done():
+	}
+	return true
+}
+
 // answer is what a handler decided to send.
 type answer struct {
 	status int
@@ -273,6 +353,9 @@ func errorAnswer(status int, code, description string) answer {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.hold(r) {
+		panic(http.ErrAbortHandler) // drops the connection: no answer at all
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	rec := RecordedRequest{
 		Method:      r.Method,
@@ -397,6 +480,10 @@ func (s *Server) handle(r *http.Request, body []byte) answer {
 func (s *Server) nextFault() (answer, bool) {
 	var f Fault
 	switch {
+	case s.outage == Down429:
+		f = Fault{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {retryAfterSeconds(s.retryAfter)}}}
+	case s.outage == Down500:
+		f = Fault{Status: http.StatusInternalServerError}
 	case len(s.queued) > 0:
 		f = s.queued[0]
 		s.queued = s.queued[1:]

@@ -340,3 +340,90 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestOutage(t *testing.T) {
+	s := New(t, email, token)
+	s.AddUser("1", "a@b.c", "A")
+	s.SetFaults(0, 0, 3*time.Second)
+	addTag := func(client *http.Client) (int, error) {
+		req, _ := http.NewRequest(http.MethodPut, s.URL+"/api/v2/users/1/tags.json", strings.NewReader(`{"tags":["x"]}`))
+		req.SetBasicAuth(email+"/token", token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "3" {
+			t.Errorf("429 without the Retry-After asked for: %q", resp.Header.Get("Retry-After"))
+		}
+		return resp.StatusCode, nil
+	}
+	for _, c := range []struct {
+		outage Outage
+		want   int
+	}{{Down429, http.StatusTooManyRequests}, {Down500, http.StatusInternalServerError}} {
+		s.SetOutage(c.outage)
+		for range 3 {
+			if st, err := addTag(http.DefaultClient); err != nil || st != c.want {
+				t.Fatalf("outage %s: status %d, %v; want %d", c.outage, st, err, c.want)
+			}
+		}
+		if tags := s.UserTags("1"); len(tags) != 0 {
+			t.Fatalf("outage %s changed the user: %v", c.outage, tags)
+		}
+	}
+
+	// Hang: a client with a timeout gives up; one without is dropped when the outage ends.
+	s.SetOutage(DownHang)
+	start := time.Now()
+	if st, err := addTag(&http.Client{Timeout: 200 * time.Millisecond}); err == nil {
+		t.Fatalf("a held request was answered %d", st)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("the request came back after %v, before its client's timeout", d)
+	}
+	dropped := make(chan error, 1)
+	go func() {
+		_, err := addTag(http.DefaultClient)
+		dropped <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-dropped:
+		t.Fatalf("not held: %v", err)
+	default:
+	}
+	s.SetOutage(Up)
+	select {
+	case err := <-dropped:
+		if err == nil {
+			t.Fatal("a request held by the outage got an answer")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held request was not released when the outage ended")
+	}
+	if tags := s.UserTags("1"); len(tags) != 0 {
+		t.Fatalf("held requests changed the user: %v", tags)
+	}
+	var held int
+	for _, r := range s.Requests() {
+		if r.Status == 0 {
+			held++
+		}
+	}
+	if held != 2 {
+		t.Fatalf("%d requests recorded as held, want 2", held)
+	}
+
+	// Up again: the fake answers normally.
+	if st, err := addTag(http.DefaultClient); err != nil || st != http.StatusOK {
+		t.Fatalf("after the outage: %d, %v", st, err)
+	}
+	if _, err := ParseOutage("hang"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseOutage("down"); err == nil {
+		t.Fatal(`ParseOutage("down") accepted`)
+	}
+}
