@@ -38,6 +38,7 @@ type Config struct {
 	ReconcileEvery    time.Duration // CLVD_RECONCILE_EVERY, default 1m: sweep the store for work a lost queue dropped
 	RefitCron         string        // CLVD_REFIT_CRON, default "17 3 * * *": when every tenant's model is refitted (UTC)
 	ShutdownTimeout   time.Duration // CLVD_SHUTDOWN_TIMEOUT, default 25s
+	HelpdeskTimeout   time.Duration // CLVD_HELPDESK_TIMEOUT, default 30s: how long one helpdesk API call may take
 
 	LogFormat string // CLVD_LOG_FORMAT: "json" (default) or "text"
 	LogLevel  string // CLVD_LOG_LEVEL: debug|info|warn|error, default info
@@ -56,6 +57,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ReconcileEvery:     time.Minute,
 		RefitCron:          "17 3 * * *",
 		ShutdownTimeout:    25 * time.Second,
+		HelpdeskTimeout:    30 * time.Second,
 		LogFormat:          "json",
 		LogLevel:           "info",
 	}
@@ -103,6 +105,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	dur("CLVD_RECONCILE_EVERY", &c.ReconcileEvery)
 	str("CLVD_REFIT_CRON", &c.RefitCron)
 	dur("CLVD_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	dur("CLVD_HELPDESK_TIMEOUT", &c.HelpdeskTimeout)
 	str("CLVD_LOG_FORMAT", &c.LogFormat)
 	str("CLVD_LOG_LEVEL", &c.LogLevel)
 	if v := strings.TrimSpace(getenv("CLVD_ALLOW_LOCAL_TARGETS")); v != "" {
@@ -169,6 +172,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueuePoll <= 0 || c.QueuePoll > time.Minute {
 		errs = append(errs, fmt.Errorf("CLVD_QUEUE_POLL=%s: want between 1ms and 1m", c.QueuePoll))
+	}
+	if c.HelpdeskTimeout < 100*time.Millisecond || c.HelpdeskTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("CLVD_HELPDESK_TIMEOUT=%s: want between 100ms and 10m", c.HelpdeskTimeout))
 	}
 	if c.ReconcileEvery < time.Second {
 		errs = append(errs, fmt.Errorf("CLVD_RECONCILE_EVERY=%s: want at least 1s", c.ReconcileEvery))

@@ -18,6 +18,9 @@ func TestDefaults(t *testing.T) {
 	if c.Addr != ":8080" || c.DataDir != "./data" || c.MaxBodyBytes != 1<<20 || c.SignatureTolerance != 5*time.Minute || c.AllowLocalTargets {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.HelpdeskTimeout != 30*time.Second {
+		t.Fatalf("helpdesk timeout %s", c.HelpdeskTimeout)
+	}
 	if got := c.BaseURL(); got != "http://localhost:8080" {
 		t.Fatalf("BaseURL = %q", got)
 	}
@@ -37,6 +40,7 @@ func TestInvalidNamesVariable(t *testing.T) {
 		"CLVD_PUBLIC_URL":          "example.com",
 		"CLVD_LOG_LEVEL":           "loud",
 		"CLVD_REFIT_CRON":          "daily",
+		"CLVD_HELPDESK_TIMEOUT":    "20m",
 	}
 	for name, val := range cases {
 		_, err := Load(env(map[string]string{name: val}))

@@ -91,6 +91,7 @@ type Handlers struct {
 	models   *modelCache
 	tenants  *tenantCache
 	locks    *locker
+	breaker  *breaker
 	// reconcileLease is how long one process's reconciler run keeps the others out: just under the
 	// period, so each period has exactly one run whatever the number of processes.
 	reconcileLease time.Duration
@@ -106,14 +107,18 @@ type Handlers struct {
 	// AllowLocalTargets lets outreach webhooks reach http:// and local addresses
 	// (CLVD_ALLOW_LOCAL_TARGETS); Outbound is their HTTP client (default: safehttp's, 15 s).
 	AllowLocalTargets bool
-	Outbound          *http.Client
-	outboundOnce      sync.Once
+	// HelpdeskTimeout is how long one helpdesk call may take (CLVD_HELPDESK_TIMEOUT); the breaker's
+	// probe is held that long, plus a margin. Default 30 s.
+	HelpdeskTimeout time.Duration
+	Outbound        *http.Client
+	outboundOnce    sync.Once
 }
 
 // UseRedis lets the handlers take leases in Redis, so pushes for one customer and reconciler runs
 // (scheduled every reconcileEvery by each process) never overlap across worker processes.
 func (h *Handlers) UseRedis(rc redis.UniversalClient, reconcileEvery time.Duration) {
 	h.locks = &locker{rc: rc}
+	h.breaker = &breaker{rc: rc}
 	h.reconcileLease = max(reconcileEvery*9/10, 500*time.Millisecond)
 }
 
@@ -545,7 +550,20 @@ func (h *Handlers) helpdeskFor(ctx context.Context, tenantID string) (Helpdesk, 
 	if err != nil {
 		return nil, err
 	}
-	return h.helpdesk(t)
+	return h.helpdeskClient(t)
+}
+
+// helpdeskClient returns the tenant's helpdesk client behind the shared breaker (see breaker).
+func (h *Handlers) helpdeskClient(t *store.Tenant) (Helpdesk, error) {
+	hd, err := h.helpdesk(t)
+	if err != nil || h.breaker == nil {
+		return hd, err
+	}
+	probeFor := h.HelpdeskTimeout
+	if probeFor <= 0 {
+		probeFor = 30 * time.Second
+	}
+	return guardedHelpdesk{Helpdesk: hd, tenantID: t.ID, b: h.breaker, probeFor: probeFor + 5*time.Second}, nil
 }
 
 func (h *Handlers) handleReconcile(ctx context.Context, _ *asynq.Task) error {

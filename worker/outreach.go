@@ -415,7 +415,7 @@ func (h *Handlers) performOutreach(ctx context.Context, tenant *store.Tenant, se
 	}
 
 	if cfg.Ticket.Enabled && o.ZendeskTicketID == "" {
-		hd, err := h.helpdesk(tenant)
+		hd, err := h.helpdeskClient(tenant)
 		switch {
 		case errors.Is(err, ErrNoHelpdesk):
 			failures = append(failures, "no Zendesk API credentials: the ticket could not be opened")

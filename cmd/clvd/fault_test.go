@@ -8,11 +8,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,12 +265,13 @@ func (l *faultLoad) audit(ctx context.Context, db *store.DB, customers int, time
 	l.t.Logf("audit passed: %d deliveries acknowledged, refused attempts by status %v, %d customers' tags right", l.acked, l.refused, customers)
 }
 
-// startFaultService starts the service on b (reconciling every second) with a tenant whose
-// Zendesk is fz, and the load of that many customers.
+// startFaultService starts the service on b (reconciling every second, helpdesk calls timing out
+// after 1 s) with a tenant whose Zendesk is fz, and the load of that many customers.
 func startFaultService(t *testing.T, b backend, fz *zendesktest.Server, customers int) (*service, *faultLoad) {
 	t.Helper()
 	cfg := testConfig(t, b)
 	cfg.ReconcileEvery = time.Second
+	cfg.HelpdeskTimeout = time.Second
 	s := startTestService(t, cfg)
 	tenant := &store.Tenant{Name: "Faults", ShopifySecret: e2eShopifySecret, OrdersSecret: "x",
 		Zendesk: store.ZendeskAccount{BaseURL: fz.URL, Email: e2eZendeskEmail, APIToken: e2eZendeskToken, WebhookSecret: e2eZendeskSecret}}
@@ -365,4 +368,58 @@ func TestFaultDatabaseOutage(t *testing.T) {
 		l.ticket(i)
 	}
 	l.audit(ctx, s.db, customers, 60*time.Second)
+}
+
+// TestFaultHelpdeskOutage: Zendesk is down while events keep coming: it answers every call 429 (a
+// rate limit that does not lift), 500, or nothing at all until clvd's call times out. When it is back
+// the tags catch up by themselves, and the audit finds them right. The outage lasts seconds here;
+// `clvd loadtest --zendesk-outage` runs it for minutes (docs/PERFORMANCE.md).
+func TestFaultHelpdeskOutage(t *testing.T) {
+	b := testBackends(t)[len(testBackends(t))-1] // the real servers when available
+	for _, outage := range []zendesktest.Outage{zendesktest.Down429, zendesktest.Down500, zendesktest.DownHang} {
+		t.Run(outage.String(), func(t *testing.T) {
+			ctx := context.Background()
+			fz := zendesktest.New(t, e2eZendeskEmail, e2eZendeskToken)
+			const customers = 8
+			s, l := startFaultService(t, b, fz, customers)
+			for i := range customers {
+				l.order(i, false)
+				l.ticket(i)
+			}
+			l.audit(ctx, s.db, customers, 30*time.Second)
+
+			fz.SetOutage(outage)
+			fz.ResetRequests()
+			for round := range 3 { // new orders move customers between tiers: tags to write while Zendesk is down
+				for i := range customers {
+					l.order(i, round == 0 && i%2 == 0)
+				}
+				l.ticket(round % customers)
+				time.Sleep(2 * time.Second)
+			}
+			during := fz.Requests()
+			fz.SetOutage(zendesktest.Up)
+			back := time.Now()
+			l.audit(ctx, s.db, customers, 45*time.Second)
+			t.Logf("%s outage of about 6 s: Zendesk got %d calls during it (%s); tags right %v after it ended",
+				outage, len(during), statusCounts(during), time.Since(back).Round(100*time.Millisecond))
+			// Without the breaker such an outage drew 194-203 calls (429, 500) and 40 (hang); with it 5-10.
+			if len(during) > 30 {
+				t.Errorf("Zendesk got %d calls while it was down: the breaker should hold them back", len(during))
+			}
+		})
+	}
+}
+
+func statusCounts(reqs []zendesktest.RecordedRequest) string {
+	n := map[int]int{}
+	for _, r := range reqs {
+		n[r.Status]++
+	}
+	keys := slices.Sorted(maps.Keys(n))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d: %d", k, n[k])
+	}
+	return strings.Join(parts, ", ")
 }

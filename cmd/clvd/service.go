@@ -158,11 +158,12 @@ func startService(ctx context.Context, cfg *config.Config, p parts, log *slog.Lo
 	}
 
 	if p.worker {
-		httpClient := safehttp.NewClient(cfg.AllowLocalTargets, 30*time.Second)
+		httpClient := safehttp.NewClient(cfg.AllowLocalTargets, cfg.HelpdeskTimeout)
 		httpClient.Transport = s.metrics.InstrumentTransport(httpClient.Transport)
 		s.handlers = worker.NewHandlers(s.db, s.queue, worker.ZendeskFactory(httpClient), log)
 		s.handlers.UseRedis(s.redis, cfg.ReconcileEvery)
 		s.handlers.AllowLocalTargets = cfg.AllowLocalTargets
+		s.handlers.HelpdeskTimeout = cfg.HelpdeskTimeout
 		mux := asynq.NewServeMux()
 		mux.Use(worker.LogContext, s.metrics.TaskMiddleware)
 		s.handlers.Register(mux)
