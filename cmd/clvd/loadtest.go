@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clvd/clvd/integrations/zendesk/zendesktest"
 	"github.com/clvd/clvd/internal/loadtest"
 	"github.com/clvd/clvd/store"
 )
@@ -36,6 +37,9 @@ func runLoadtest(ctx context.Context, env *cliEnv, args []string) error {
 	rate429 := fs.Float64("zendesk-429-rate", 0, "share of fake Zendesk requests answered 429 with Retry-After")
 	rate5xx := fs.Float64("zendesk-5xx-rate", 0, "share of fake Zendesk requests answered 503")
 	retryAfter := fs.Duration("zendesk-retry-after", time.Second, "Retry-After of the fake's 429 answers")
+	outage := fs.String("zendesk-outage", "", "take the fake Zendesk down during the run: 429 (every call rate limited), 500, or hang (no answer until the service gives up)")
+	outageAt := fs.Duration("zendesk-outage-at", 0, "when the outage starts, after the first request")
+	outageFor := fs.Duration("zendesk-outage-for", time.Minute, "how long the outage lasts")
 	settle := fs.Duration("settle", time.Minute, "how long to wait for the pipeline to drain before the final audit")
 	seed := fs.Uint64("seed", 0, "random seed of the traffic (0: random)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -77,6 +81,19 @@ func runLoadtest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *rate429+*rate5xx > 1 {
 		return usageErr("--zendesk-429-rate and --zendesk-5xx-rate add up to more than 1")
+	}
+	var out loadtest.Outage
+	if *outage != "" {
+		mode, err := zendesktest.ParseOutage(*outage)
+		switch {
+		case err != nil || mode == zendesktest.Up:
+			return usageErr("--zendesk-outage %q: want 429, 500 or hang", *outage)
+		case !*fake:
+			return usageErr("--zendesk-outage needs --fake-zendesk")
+		case *outageAt < 0 || *outageFor <= 0:
+			return usageErr("--zendesk-outage-at must be ≥ 0 and --zendesk-outage-for positive")
+		}
+		out = loadtest.Outage{Mode: mode, At: *outageAt, For: *outageFor}
 	}
 	if *tickets > 0 && !*fake {
 		// A ticket event names only the requester's Zendesk id, which the service resolves through
@@ -139,7 +156,7 @@ func runLoadtest(ctx context.Context, env *cliEnv, args []string) error {
 		URL: *url, Tenant: tenant.ID, ShopifySecret: tenant.ShopifySecret, ZendeskSecret: strings.TrimSpace(zendeskSecret),
 		Rate: *rate, Workers: *workers, Duration: *duration, Count: *count,
 		Mix:    loadtest.Mix{Customers: *customers, BurstShare: *burst, DuplicateShare: *dup, TicketShare: *tickets},
-		Settle: *settle, Seed: *seed, Store: db, Zendesk: fz, Progress: env.Stderr,
+		Settle: *settle, Seed: *seed, Store: db, Zendesk: fz, Outage: out, Progress: env.Stderr,
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clvd/clvd/internal/loadtest"
 )
@@ -67,6 +68,36 @@ func TestLoadtest(t *testing.T) {
 
 // TestLoadtestAuditFails: when the service cannot write tags (here: it refuses loopback helpdesk
 // URLs), the audit names what is missing and the command exits 1.
+// TestLoadtestZendeskOutage: --zendesk-outage takes the fake Zendesk down during the run; the service
+// catches up once it is back, the audit passes, and the report says what the outage drew.
+func TestLoadtestZendeskOutage(t *testing.T) {
+	cfg := testConfig(t, backend{})
+	cfg.RescoreDebounce, _ = defaultsForBench()
+	cfg.HelpdeskTimeout = time.Second
+	s := startTestService(t, cfg)
+	code, out, stderr := runCLI(t, nil, "loadtest", "--url", s.URL(), "--data-dir", cfg.DataDir, "--create-tenant", "--fake-zendesk",
+		"--count", "200", "--rate", "50", "--customers", "20", "--ticket-share", "0.4", "--seed", "7", "--settle", "40s",
+		"--zendesk-outage", "hang", "--zendesk-outage-at", "1s", "--zendesk-outage-for", "2s", "--json")
+	var rep loadtest.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("exit %d, stdout is not a JSON report: %v\n%s\nstderr: %s", code, err, out, stderr)
+	}
+	var text strings.Builder
+	_ = rep.WriteText(&text)
+	t.Logf("report:\n%s", text.String())
+	if code != 0 || !rep.Audit.Pass {
+		t.Fatalf("exit %d, audit pass=%v; stderr: %s", code, rep.Audit.Pass, stderr)
+	}
+	switch {
+	case rep.Outage == nil || rep.Outage.Mode != "hang" || rep.Outage.AtSeconds != 1 || rep.Outage.ForSeconds != 2:
+		t.Fatalf("outage %+v", rep.Outage)
+	case rep.FakeZendesk.OutageCalls["0"] == 0:
+		t.Fatalf("no call was held during the outage: %+v", rep.FakeZendesk)
+	case !strings.Contains(text.String(), "outage     fake Zendesk down (hang) from 1s to 3s"):
+		t.Fatalf("the text report does not describe the outage")
+	}
+}
+
 func TestLoadtestAuditFails(t *testing.T) {
 	cfg := testConfig(t, backend{})
 	cfg.AllowLocalTargets = false
@@ -92,6 +123,9 @@ func TestLoadtestUsage(t *testing.T) {
 		{"--create-tenant", "--fake-zendesk", "--duplicate-share", "1"},                                 // nothing new
 		{"--create-tenant", "--fake-zendesk", "--zendesk-429-rate", "0.7", "--zendesk-5xx-rate", "0.5"}, // over 1
 		{"--create-tenant", "--ticket-share", "0.3"},                                                    // tickets without the fake
+		{"--create-tenant", "--fake-zendesk", "--zendesk-outage", "down"},                               // unknown outage
+		{"--create-tenant", "--ticket-share", "0", "--zendesk-outage", "500"},                           // outage without the fake
+		{"--create-tenant", "--fake-zendesk", "--zendesk-outage", "hang", "--zendesk-outage-for", "0s"}, // no length
 	} {
 		code, _, stderr := runCLI(t, nil, append([]string{"loadtest", "--data-dir", dir}, args...)...)
 		if code != 2 || stderr == "" {

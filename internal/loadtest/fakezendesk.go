@@ -45,6 +45,8 @@ type FakeZendesk struct {
 	ln  net.Listener
 
 	mu           sync.Mutex
+	outage       zendesktest.Outage
+	outageCalls  map[int]int          // status → calls that arrived during an outage (0: held, no answer)
 	firstTagCall map[string]time.Time // ticket id → arrival of the first successful update_many naming it
 	byStatus     map[int]int
 	tagCalls     int // successful calls that write tags (tickets and users)
@@ -84,12 +86,20 @@ func StartFakeZendesk(o FakeZendeskOptions) (*FakeZendesk, error) {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(backend)
 	proxy.Transport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	// The backend gave no answer (a DownHang outage dropped the call, or the service gave up on it):
+	// give none either, rather than a 502 the real Zendesk would not send.
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.dropped = true
+		}
+	}
 	f := &FakeZendesk{
 		URL:          "http://" + announce(ln.Addr().(*net.TCPAddr)),
 		Fake:         fake,
 		ln:           ln,
 		firstTagCall: map[string]time.Time{},
 		byStatus:     map[int]int{},
+		outageCalls:  map[int]int{},
 	}
 	f.srv = &http.Server{Handler: f.handler(proxy), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = f.srv.Serve(ln) }()
@@ -107,7 +117,8 @@ func announce(a *net.TCPAddr) string {
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	dropped bool // no answer: the connection is dropped
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -128,10 +139,22 @@ func (f *FakeZendesk) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		f.mu.Lock()
+		during := f.outage != zendesktest.Up
+		f.mu.Unlock()
 		next.ServeHTTP(rec, r)
+		if rec.dropped {
+			rec.status = 0
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.byStatus[rec.status]++
+		if during {
+			f.outageCalls[rec.status]++
+		}
+		if rec.dropped {
+			defer panic(http.ErrAbortHandler) // after the counts, with the lock released
+		}
 		path := r.URL.Path
 		if rec.status == http.StatusCreated && r.Method == http.MethodPost && path == "/api/v2/tickets.json" {
 			f.created++
@@ -161,6 +184,16 @@ func (f *FakeZendesk) handler(next http.Handler) http.Handler {
 	})
 }
 
+// SetOutage puts the fake in (or, with zendesktest.Up, out of) an outage: every call answered 429 or
+// 500, or held without an answer; see zendesktest.Server.SetOutage. Calls arriving during it are
+// counted apart.
+func (f *FakeZendesk) SetOutage(o zendesktest.Outage) {
+	f.mu.Lock()
+	f.outage = o
+	f.mu.Unlock()
+	f.Fake.SetOutage(o)
+}
+
 // FirstTagCall returns when the ticket first received a successful tag call, and whether it has.
 func (f *FakeZendesk) FirstTagCall(ticketID string) (time.Time, bool) {
 	f.mu.Lock()
@@ -178,6 +211,8 @@ type FakeZendeskStats struct {
 	UserLookups int            `json:"user_lookups"` // successful GET of a user
 	// TicketsCreated are tickets the service opened (retention outreach for customers turning at risk).
 	TicketsCreated int `json:"tickets_created"`
+	// OutageCalls are the calls that arrived during an outage, by status ("0": held, no answer).
+	OutageCalls map[string]int `json:"outage_calls,omitempty"`
 }
 
 // Stats returns the counts so far.
@@ -188,6 +223,12 @@ func (f *FakeZendesk) Stats() FakeZendeskStats {
 	for code, n := range f.byStatus {
 		s.Requests += n
 		s.ByStatus[fmt.Sprint(code)] += n
+	}
+	for code, n := range f.outageCalls {
+		if s.OutageCalls == nil {
+			s.OutageCalls = map[string]int{}
+		}
+		s.OutageCalls[fmt.Sprint(code)] += n
 	}
 	return s
 }

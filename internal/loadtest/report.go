@@ -29,7 +29,18 @@ type Report struct {
 	Intake      Intake            `json:"intake"`
 	EndToEnd    *EndToEnd         `json:"end_to_end,omitempty"`
 	FakeZendesk *FakeZendeskStats `json:"fake_zendesk,omitempty"`
+	Outage      *OutageReport     `json:"zendesk_outage,omitempty"`
 	Audit       Audit             `json:"audit"`
+}
+
+// OutageReport describes the fake Zendesk's outage; the calls it drew are in FakeZendeskStats.
+type OutageReport struct {
+	Mode       string  `json:"mode"`
+	AtSeconds  float64 `json:"at_seconds"`  // after the first request
+	ForSeconds float64 `json:"for_seconds"` // how long
+	// PassedAfterSeconds is how long after the outage ended the audit first passed (0 when it did
+	// not pass; negative if it passed before the outage ended, which a helpdesk-side audit cannot).
+	PassedAfterSeconds float64 `json:"passed_after_seconds,omitempty"`
 }
 
 // Intake is what the webhook endpoints did under the load (vegeta's metrics).
@@ -176,6 +187,22 @@ func (r *Report) WriteText(w io.Writer) error {
 		if z.Requests == 0 && r.Audit.Events.TicketEvents > 0 {
 			p("           the fake received nothing: does the service run with CLVD_ALLOW_LOCAL_TARGETS=true, and does the tenant's Zendesk URL point at the fake?")
 		}
+	}
+	if o := r.Outage; o != nil {
+		calls := 0
+		if r.FakeZendesk != nil {
+			for _, n := range r.FakeZendesk.OutageCalls {
+				calls += n
+			}
+		}
+		line := fmt.Sprintf("outage     fake Zendesk down (%s) from %.0fs to %.0fs: %d calls during it", o.Mode, o.AtSeconds, o.AtSeconds+o.ForSeconds, calls)
+		if calls > 0 {
+			line += " (" + countsText(r.FakeZendesk.OutageCalls) + ")"
+		}
+		if r.Audit.Pass {
+			line += fmt.Sprintf("; audit passed %.1fs after it ended", o.PassedAfterSeconds)
+		}
+		p("%s", line)
 	}
 	a := r.Audit
 	ev := a.Events

@@ -20,6 +20,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/clvd/clvd/integrations/zendesk/zendesktest"
 	"github.com/clvd/clvd/store"
 	"github.com/clvd/clvd/worker"
 )
@@ -53,6 +54,8 @@ type Options struct {
 	// Zendesk is the built-in fake the tenant's Zendesk points at; nil when the run has none (then
 	// the helpdesk side is not audited and no end-to-end latency is measured).
 	Zendesk *FakeZendesk
+	// Outage takes the fake Zendesk down for a while during the run; needs Zendesk.
+	Outage Outage
 	// Progress receives a few lines while the run goes on; nil for none.
 	Progress io.Writer
 }
@@ -95,10 +98,20 @@ func (o *Options) validate() error {
 	if o.Mix.TicketShare > 0 && o.ZendeskSecret == "" {
 		add("the tenant has no Zendesk webhook secret to sign ticket events with (or use ticket share 0)")
 	}
+	if o.Outage.Mode != zendesktest.Up && (o.Zendesk == nil || o.Outage.For <= 0 || o.Outage.At < 0) {
+		add("a Zendesk outage needs the fake Zendesk, a positive length and a start at or after 0")
+	}
 	if o.Mix.TicketShare < 1 && o.ShopifySecret == "" {
 		add("the tenant has no Shopify secret to sign orders with")
 	}
 	return errors.Join(errs...)
+}
+
+// Outage is a period during which the fake Zendesk is down: from At after the first request, for
+// For, answering every call as Mode says (429, 500, or nothing at all).
+type Outage struct {
+	Mode    zendesktest.Outage
+	At, For time.Duration
 }
 
 // sendRec is one request as it left: which event, whether it was a deliberate duplicate, and when.
@@ -200,6 +213,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	var metrics vegeta.Metrics
 	cpuBefore := processCPU()
+	started := time.Now()
+	if o.Outage.Mode != zendesktest.Up {
+		down := time.AfterFunc(o.Outage.At, func() {
+			progress(o.Progress, "loadtest: fake Zendesk down (%s) for %s", o.Outage.Mode, o.Outage.For)
+			o.Zendesk.SetOutage(o.Outage.Mode)
+		})
+		up := time.AfterFunc(o.Outage.At+o.Outage.For, func() {
+			o.Zendesk.SetOutage(zendesktest.Up)
+			progress(o.Progress, "loadtest: fake Zendesk back up")
+		})
+		defer down.Stop()
+		defer up.Stop()
+		rep.Outage = &OutageReport{Mode: o.Outage.Mode.String(), AtSeconds: o.Outage.At.Seconds(), ForSeconds: o.Outage.For.Seconds()}
+	}
 	in := &rep.Intake
 	in.Answers = map[string]int{}
 	ev := &rep.Audit.Events
@@ -280,6 +307,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Audit = *res
 			if res.Pass {
 				rep.Audit.DrainSeconds = time.Since(attackEnd).Seconds()
+				if rep.Outage != nil {
+					rep.Outage.PassedAfterSeconds = time.Since(started).Seconds() - rep.Outage.AtSeconds - rep.Outage.ForSeconds
+				}
 			}
 			break
 		}
