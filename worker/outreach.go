@@ -431,6 +431,8 @@ func (h *Handlers) performOutreach(ctx context.Context, tenant *store.Tenant, se
 				o.ZendeskTicketID = id
 			case permanentZendeskError(err):
 				failures = append(failures, "opening the Zendesk ticket: "+err.Error())
+			case errors.Is(err, ErrHelpdeskDown):
+				return err // not even tried: waiting for the helpdesk is not an attempt
 			default:
 				return retry(fmt.Errorf("opening the Zendesk ticket: %w", err))
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/clvd/clvd/integrations"
 	"github.com/clvd/clvd/integrations/orders"
+	"github.com/clvd/clvd/integrations/zendesk"
 	"github.com/clvd/clvd/store"
 )
 
@@ -220,6 +221,40 @@ func TestOutreachOneTicketUnderRetriesAndTwoWorkers(t *testing.T) {
 				t.Fatalf("after the cooldown: %d tickets, want 2", n)
 			}
 		})
+	}
+}
+
+// TestOutreachWaitsForADownHelpdesk: while the breaker holds Zendesk calls back, outreach waits
+// without using up its attempts (30 of them would otherwise run out in a long outage).
+func TestOutreachWaitsForADownHelpdesk(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	p := f.atRisk(t)
+	m := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	f.h.UseRedis(rc, time.Minute)
+	tenantID := p.TenantID
+	f.h.breaker.record(ctx, tenantID, &zendesk.RateLimitError{RetryAfter: time.Minute})
+	for range 3 {
+		err := f.h.handleOutreach(ctx, outreachTask(p))
+		if !errors.Is(err, ErrHelpdeskDown) || IsFailure(err) {
+			t.Fatalf("outreach with the helpdesk down: %v (failure: %v)", err, IsFailure(err))
+		}
+	}
+	list := f.outreach(t)
+	if len(list) != 1 || list[0].Status != store.OutreachPending || list[0].Attempts != 0 {
+		t.Fatalf("after waiting for the breaker: %+v, want one pending record with no attempt", list)
+	}
+	if n := len(f.fz.CreatedTickets()); n != 0 {
+		t.Fatalf("%d tickets created while the breaker was open", n)
+	}
+	m.FastForward(time.Minute + time.Second)
+	if err := f.h.handleOutreach(ctx, outreachTask(p)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.fz.CreatedTickets()); n != 1 {
+		t.Fatalf("%d tickets after the breaker closed, want 1", n)
 	}
 }
 
