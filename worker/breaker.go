@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"time"
@@ -35,7 +36,10 @@ const (
 // calls wait for the pause (a 429's Retry-After, else 1 s doubling per pause to 1 min), then one call probes;
 // its success lets every other call through again. State lives in Redis under clvd:helpdesk:{tenant}:.
 // A nil breaker lets every call through.
-type breaker struct{ rc redis.UniversalClient }
+type breaker struct {
+	rc  redis.UniversalClient
+	log *slog.Logger
+}
 
 // breakerAllowScript answers, for KEYS down, fails, probe and ARGV threshold, probe_ms: the pause
 // left in ms (> 0), 0 to go ahead, or -1 when another call is probing. While failures are recorded,
@@ -52,20 +56,21 @@ return -1`)
 // max_ms, pause_ms): pause_ms > 0 (a Retry-After) pauses for exactly that. Otherwise, from the
 // threshold on, a failure with no pause running starts one of 1 s, doubled for each pause since the
 // helpdesk last answered, up to max_ms. Failures of calls made before the running pause began do not
-// lengthen it. The probe key is released.
+// lengthen it. The probe key is released. It returns the pause started in ms, 0 for none.
 var breakerFailScript = redis.NewScript(`
 local n = redis.call('incr', KEYS[2])
 redis.call('pexpire', KEYS[2], ARGV[1])
 redis.call('del', KEYS[3])
 local pause = tonumber(ARGV[4])
 if pause <= 0 then
-  if n < tonumber(ARGV[2]) or redis.call('pttl', KEYS[1]) > 0 then return n end
+  if n < tonumber(ARGV[2]) or redis.call('pttl', KEYS[1]) > 0 then return 0 end
   local level = redis.call('incr', KEYS[4])
   redis.call('pexpire', KEYS[4], ARGV[1])
   pause = math.min(1000 * 2 ^ math.min(level - 1, 20), tonumber(ARGV[3]))
 end
-redis.call('set', KEYS[1], '1', 'PX', math.floor(pause))
-return n`)
+pause = math.floor(pause)
+redis.call('set', KEYS[1], '1', 'PX', pause)
+return pause`)
 
 func breakerKeys(tenantID string) []string {
 	p := "clvd:helpdesk:" + tenantID + ":"
@@ -101,14 +106,21 @@ func (b *breaker) record(ctx context.Context, tenantID string, callErr error) {
 	keys := breakerKeys(tenantID)
 	bg := context.WithoutCancel(ctx)
 	var rl *zendesk.RateLimitError
+	var pause time.Duration
 	switch {
 	case errors.As(callErr, &rl):
-		_ = breakerFailScript.Run(bg, b.rc, keys, breakerMemory.Milliseconds(), breakerThreshold, breakerMaxPause.Milliseconds(),
-			max(rl.RetryAfter, time.Millisecond).Milliseconds()).Err()
+		pause = max(rl.RetryAfter, time.Millisecond)
 	case helpdeskTrouble(callErr):
-		_ = breakerFailScript.Run(bg, b.rc, keys, breakerMemory.Milliseconds(), breakerThreshold, breakerMaxPause.Milliseconds(), 0).Err()
 	default:
 		_ = b.rc.Del(bg, keys[1], keys[2], keys[3]).Err()
+		return
+	}
+	started, err := breakerFailScript.Run(bg, b.rc, keys, breakerMemory.Milliseconds(), breakerThreshold, breakerMaxPause.Milliseconds(),
+		pause.Milliseconds()).Int64()
+	if err == nil && started > 0 && b.log != nil {
+		// Once per pause, not per held-back call: those are logged at debug level.
+		b.log.WarnContext(ctx, "helpdesk down: its calls are paused", "tenant", tenantID,
+			"pause", (time.Duration(started) * time.Millisecond).String(), "error", callErr)
 	}
 }
 

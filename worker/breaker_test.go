@@ -1,10 +1,13 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +37,8 @@ func TestBreaker(t *testing.T) {
 	timeout := fmt.Errorf("zendesk: PUT x: %w", &url.Error{Op: "Put", URL: "https://x", Err: context.DeadlineExceeded})
 	for name, rc := range leaseRedis(t) {
 		t.Run(name, func(t *testing.T) {
-			b := &breaker{rc: rc}
+			var logged bytes.Buffer
+			b := &breaker{rc: rc, log: slog.New(slog.NewTextHandler(&logged, nil))}
 			tenant := "t-" + name
 
 			// Refusals of the request are not trouble with the helpdesk.
@@ -94,6 +98,10 @@ func TestBreaker(t *testing.T) {
 			b.record(ctx, tenant, fmt.Errorf("zendesk: %w", &zendesk.RateLimitError{RetryAfter: 3 * time.Second}))
 			if d := pausedFor(t, b, tenant); d <= 2900*time.Millisecond || d > 3*time.Second {
 				t.Fatalf("429 pause %v, want its Retry-After of 3 s", d)
+			}
+			// One warning per pause (1 s, 2 s, the 429), not one per failure.
+			if n := strings.Count(logged.String(), "helpdesk down: its calls are paused"); n != 3 {
+				t.Fatalf("%d pause warnings, want 3:\n%s", n, logged.String())
 			}
 			// Other tenants are not affected.
 			if d := pausedFor(t, b, tenant+"-other"); d != 0 {

@@ -118,7 +118,7 @@ type Handlers struct {
 // (scheduled every reconcileEvery by each process) never overlap across worker processes.
 func (h *Handlers) UseRedis(rc redis.UniversalClient, reconcileEvery time.Duration) {
 	h.locks = &locker{rc: rc}
-	h.breaker = &breaker{rc: rc}
+	h.breaker = &breaker{rc: rc, log: h.log}
 	h.reconcileLease = max(reconcileEvery*9/10, 500*time.Millisecond)
 }
 

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -39,6 +40,10 @@ func NewServer(rc redis.UniversalClient, o ServerOptions) *asynq.Server {
 			id, _ := asynq.GetTaskID(ctx)
 			retry, _ := asynq.GetRetryCount(ctx)
 			max, _ := asynq.GetMaxRetry(ctx)
+			if errors.Is(err, ErrHelpdeskDown) { // the breaker logged the pause once; each held-back task would flood the log
+				log.DebugContext(ctx, "task waits for the helpdesk", "task_type", t.Type(), "task_id", id, "error", err)
+				return
+			}
 			log.WarnContext(ctx, "task failed", "task_type", t.Type(), "task_id", id, "retry", retry, "max_retry", max, "error", err)
 		}),
 	})
