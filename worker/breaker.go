@@ -20,8 +20,9 @@ import (
 var ErrHelpdeskDown = errors.New("helpdesk down: call held back")
 
 const (
-	// breakerThreshold is how many consecutive server-side failures (5xx, timeouts, refused
-	// connections) open the breaker; a 429 opens it at once, for its Retry-After.
+	// breakerThreshold is how many consecutive failures (429s, 5xx, timeouts, refused connections)
+	// open the breaker. One 429 only delays its own task, by its Retry-After: Zendesk also limits
+	// single endpoints, and one limited endpoint must not stop the others.
 	breakerThreshold = 3
 	// breakerMaxPause bounds the pause after failures; it doubles from 1 s with each further failure.
 	breakerMaxPause = time.Minute
@@ -33,7 +34,7 @@ const (
 // process: without it, each queued push retries on its own schedule and the reconciler adds more, so
 // a helpdesk that is rate limiting or failing for minutes receives more calls the longer it is down
 // (a 6 s outage with 8 customers drew about 200 calls). With it, once the helpdesk is known down,
-// calls wait for the pause (a 429's Retry-After, else 1 s doubling per pause to 1 min), then one call probes;
+// calls wait for the pause (1 s doubling per pause to 1 min, at least a 429's Retry-After), then one call probes;
 // its success lets every other call through again. State lives in Redis under clvd:helpdesk:{tenant}:.
 // A nil breaker lets every call through.
 type breaker struct {
@@ -53,22 +54,18 @@ if redis.call('set', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 return -1`)
 
 // breakerFailScript counts a failure (KEYS down, fails, probe, level; ARGV memory_ms, threshold,
-// max_ms, pause_ms): pause_ms > 0 (a Retry-After) pauses for exactly that. Otherwise, from the
-// threshold on, a failure with no pause running starts one of 1 s, doubled for each pause since the
-// helpdesk last answered, up to max_ms. Failures of calls made before the running pause began do not
-// lengthen it. The probe key is released. It returns the pause started in ms, 0 for none.
+// max_ms, retry_after_ms). From the threshold on, a failure with no pause running starts one of 1 s,
+// doubled for each pause since the helpdesk last answered, up to max_ms, and at least the failure's
+// Retry-After. Failures of calls made before the running pause began do not lengthen it. The probe
+// key is released. It returns the pause started in ms, 0 for none.
 var breakerFailScript = redis.NewScript(`
 local n = redis.call('incr', KEYS[2])
 redis.call('pexpire', KEYS[2], ARGV[1])
 redis.call('del', KEYS[3])
-local pause = tonumber(ARGV[4])
-if pause <= 0 then
-  if n < tonumber(ARGV[2]) or redis.call('pttl', KEYS[1]) > 0 then return 0 end
-  local level = redis.call('incr', KEYS[4])
-  redis.call('pexpire', KEYS[4], ARGV[1])
-  pause = math.min(1000 * 2 ^ math.min(level - 1, 20), tonumber(ARGV[3]))
-end
-pause = math.floor(pause)
+if n < tonumber(ARGV[2]) or redis.call('pttl', KEYS[1]) > 0 then return 0 end
+local level = redis.call('incr', KEYS[4])
+redis.call('pexpire', KEYS[4], ARGV[1])
+local pause = math.floor(math.max(math.min(1000 * 2 ^ math.min(level - 1, 20), tonumber(ARGV[3])), tonumber(ARGV[4])))
 redis.call('set', KEYS[1], '1', 'PX', pause)
 return pause`)
 
@@ -106,17 +103,17 @@ func (b *breaker) record(ctx context.Context, tenantID string, callErr error) {
 	keys := breakerKeys(tenantID)
 	bg := context.WithoutCancel(ctx)
 	var rl *zendesk.RateLimitError
-	var pause time.Duration
+	var retryAfter time.Duration
 	switch {
 	case errors.As(callErr, &rl):
-		pause = max(rl.RetryAfter, time.Millisecond)
+		retryAfter = rl.RetryAfter
 	case helpdeskTrouble(callErr):
 	default:
 		_ = b.rc.Del(bg, keys[1], keys[2], keys[3]).Err()
 		return
 	}
 	started, err := breakerFailScript.Run(bg, b.rc, keys, breakerMemory.Milliseconds(), breakerThreshold, breakerMaxPause.Milliseconds(),
-		pause.Milliseconds()).Int64()
+		retryAfter.Milliseconds()).Int64()
 	if err == nil && started > 0 && b.log != nil {
 		// Once per pause, not per held-back call: those are logged at debug level.
 		b.log.WarnContext(ctx, "helpdesk down: its calls are paused", "tenant", tenantID,

@@ -94,10 +94,17 @@ func TestBreaker(t *testing.T) {
 					t.Fatalf("held %v after the helpdesk answered", d)
 				}
 			}
-			// A 429 pauses at once, for its Retry-After, whatever the count.
-			b.record(ctx, tenant, fmt.Errorf("zendesk: %w", &zendesk.RateLimitError{RetryAfter: 3 * time.Second}))
+			// One 429 delays only its own call (Zendesk also limits single endpoints); three in a row
+			// pause every call, for at least their Retry-After.
+			limited := fmt.Errorf("zendesk: %w", &zendesk.RateLimitError{RetryAfter: 3 * time.Second})
+			b.record(ctx, tenant, limited)
+			if d := pausedFor(t, b, tenant); d != 0 {
+				t.Fatalf("one 429 paused every call for %v", d)
+			}
+			b.record(ctx, tenant, limited)
+			b.record(ctx, tenant, limited)
 			if d := pausedFor(t, b, tenant); d <= 2900*time.Millisecond || d > 3*time.Second {
-				t.Fatalf("429 pause %v, want its Retry-After of 3 s", d)
+				t.Fatalf("429 pause %v, want their Retry-After of 3 s", d)
 			}
 			// One warning per pause (1 s, 2 s, the 429), not one per failure.
 			if n := strings.Count(logged.String(), "helpdesk down: its calls are paused"); n != 3 {

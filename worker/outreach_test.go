@@ -235,7 +235,9 @@ func TestOutreachWaitsForADownHelpdesk(t *testing.T) {
 	t.Cleanup(func() { rc.Close() })
 	f.h.UseRedis(rc, time.Minute)
 	tenantID := p.TenantID
-	f.h.breaker.record(ctx, tenantID, &zendesk.RateLimitError{RetryAfter: time.Minute})
+	for range breakerThreshold {
+		f.h.breaker.record(ctx, tenantID, &zendesk.RateLimitError{RetryAfter: time.Minute})
+	}
 	for range 3 {
 		err := f.h.handleOutreach(ctx, outreachTask(p))
 		if !errors.Is(err, ErrHelpdeskDown) || IsFailure(err) {
