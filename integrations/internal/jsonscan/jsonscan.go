@@ -312,19 +312,10 @@ func (s *scanner) object(depth int, collect bool, dst Fields) (Fields, error) {
 		if collect {
 			dst = append(dst, Field{Key: key, Value: s.data[valueStart:s.pos]})
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return nil, s.eof()
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case '}':
-			s.pos++
+		if done, err := s.next('}', "object key:value pair"); err != nil {
+			return nil, err
+		} else if done {
 			return dst, nil
-		default:
-			return nil, s.fail("invalid character " + quoteChar(s.data[s.pos]) + " after object key:value pair")
 		}
 	}
 }
@@ -348,21 +339,31 @@ func (s *scanner) array(depth int, collect bool, dst [][]byte) ([][]byte, error)
 		if collect {
 			dst = append(dst, s.data[start:s.pos])
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return nil, s.eof()
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case ']':
-			s.pos++
+		if done, err := s.next(']', "array element"); err != nil {
+			return nil, err
+		} else if done {
 			return dst, nil
-		default:
-			return nil, s.fail("invalid character " + quoteChar(s.data[s.pos]) + " after array element")
 		}
 	}
+}
+
+// next moves past what follows an object member or array element: a comma (and the space after it),
+// or closing, which ends the container (done). Its error names the member, after.
+func (s *scanner) next(closing byte, after string) (done bool, err error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return false, s.eof()
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		s.skipSpace()
+		return false, nil
+	case closing:
+		s.pos++
+		return true, nil
+	}
+	return false, s.fail("invalid character " + quoteChar(s.data[s.pos]) + " after " + after)
 }
 
 // str validates the string at pos and moves past its closing quote; escaped reports a backslash.
