@@ -337,12 +337,7 @@ func TestFaultRedisOutage(t *testing.T) {
 // TestFaultDatabaseOutage: PostgreSQL is unreachable for a few seconds while events are being
 // processed. Tasks fail and are retried; nothing acknowledged is lost or counted twice.
 func TestFaultDatabaseOutage(t *testing.T) {
-	var b backend
-	for _, cand := range testBackends(t) {
-		if cand.dbURL != "" {
-			b = cand
-		}
-	}
+	b := preferredBackend(t)
 	if b.dbURL == "" {
 		t.Skip("needs PostgreSQL (CLVD_TEST_DATABASE_URL): an embedded SQLite file cannot become unreachable")
 	}
@@ -375,7 +370,7 @@ func TestFaultDatabaseOutage(t *testing.T) {
 // the tags catch up by themselves, and the audit finds them right. The outage lasts seconds here;
 // `clvd loadtest --zendesk-outage` runs it for minutes (docs/PERFORMANCE.md).
 func TestFaultHelpdeskOutage(t *testing.T) {
-	b := testBackends(t)[len(testBackends(t))-1] // the real servers when available
+	b := preferredBackend(t)
 	for _, outage := range []zendesktest.Outage{zendesktest.Down429, zendesktest.Down500, zendesktest.DownHang} {
 		t.Run(outage.String(), func(t *testing.T) {
 			ctx := context.Background()

@@ -40,10 +40,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	var b backend
-	for _, cand := range testBackends(t) {
-		b = cand // the real servers when available
-	}
+	b := preferredBackend(t)
 	dsn, redisURL := b.dbURL, b.redisURL
 	if redisURL == "" {
 		m := miniredis.RunT(t)  // reachable by the child processes over TCP

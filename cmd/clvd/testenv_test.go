@@ -41,6 +41,14 @@ func testBackends(t *testing.T) []backend {
 	return append(out, backend{name: "postgres+redis", dbURL: freshSchema(t, pg), redisURL: freshRedisDB(t, rd)})
 }
 
+// preferredBackend is the real servers when they are configured, else the embedded defaults: for a
+// test that runs once, on what is closest to production.
+func preferredBackend(t *testing.T) backend {
+	t.Helper()
+	bs := testBackends(t)
+	return bs[len(bs)-1]
+}
+
 func freshSchema(t *testing.T, base string) string {
 	t.Helper()
 	b := make([]byte, 6)
