@@ -30,17 +30,7 @@ func TestLoadtest(t *testing.T) {
 			if b.dbURL != "" {
 				args = append(args, "--database-url", b.dbURL)
 			}
-			code, out, stderr := runCLI(t, nil, args...)
-			var rep loadtest.Report
-			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatalf("exit %d, stdout is not a JSON report: %v\n%s\nstderr: %s", code, err, out, stderr)
-			}
-			var text strings.Builder
-			_ = rep.WriteText(&text)
-			t.Logf("report:\n%s", text.String())
-			if code != 0 || !rep.Audit.Pass {
-				t.Fatalf("exit %d, audit pass=%v; stderr: %s", code, rep.Audit.Pass, stderr)
-			}
+			rep, _ := runLoadtestPassing(t, args...)
 			ev := rep.Audit.Events
 			switch {
 			case rep.Intake.Requests != 300 || ev.Requests != 300 || ev.Acknowledged != 300 || len(ev.Rejected) != 0:
@@ -66,18 +56,11 @@ func TestLoadtest(t *testing.T) {
 	}
 }
 
-// TestLoadtestAuditFails: when the service cannot write tags (here: it refuses loopback helpdesk
-// URLs), the audit names what is missing and the command exits 1.
-// TestLoadtestZendeskOutage: --zendesk-outage takes the fake Zendesk down during the run; the service
-// catches up once it is back, the audit passes, and the report says what the outage drew.
-func TestLoadtestZendeskOutage(t *testing.T) {
-	cfg := testConfig(t, backend{})
-	cfg.RescoreDebounce, _ = defaultsForBench()
-	cfg.HelpdeskTimeout = time.Second
-	s := startTestService(t, cfg)
-	code, out, stderr := runCLI(t, nil, "loadtest", "--url", s.URL(), "--data-dir", cfg.DataDir, "--create-tenant", "--fake-zendesk",
-		"--count", "200", "--rate", "50", "--customers", "20", "--ticket-share", "0.4", "--seed", "7", "--settle", "40s",
-		"--zendesk-outage", "hang", "--zendesk-outage-at", "1s", "--zendesk-outage-for", "2s", "--json")
+// runLoadtestPassing runs `clvd loadtest` with args (which ask for --json), logs the report as text,
+// and fails the test unless the command exited 0 with a passing audit.
+func runLoadtestPassing(t *testing.T, args ...string) (loadtest.Report, string) {
+	t.Helper()
+	code, out, stderr := runCLI(t, nil, args...)
 	var rep loadtest.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("exit %d, stdout is not a JSON report: %v\n%s\nstderr: %s", code, err, out, stderr)
@@ -88,16 +71,31 @@ func TestLoadtestZendeskOutage(t *testing.T) {
 	if code != 0 || !rep.Audit.Pass {
 		t.Fatalf("exit %d, audit pass=%v; stderr: %s", code, rep.Audit.Pass, stderr)
 	}
+	return rep, text.String()
+}
+
+// TestLoadtestZendeskOutage: --zendesk-outage takes the fake Zendesk down during the run; the service
+// catches up once it is back, the audit passes, and the report says what the outage drew.
+func TestLoadtestZendeskOutage(t *testing.T) {
+	cfg := testConfig(t, backend{})
+	cfg.RescoreDebounce, _ = defaultsForBench()
+	cfg.HelpdeskTimeout = time.Second
+	s := startTestService(t, cfg)
+	rep, text := runLoadtestPassing(t, "loadtest", "--url", s.URL(), "--data-dir", cfg.DataDir, "--create-tenant", "--fake-zendesk",
+		"--count", "200", "--rate", "50", "--customers", "20", "--ticket-share", "0.4", "--seed", "7", "--settle", "40s",
+		"--zendesk-outage", "hang", "--zendesk-outage-at", "1s", "--zendesk-outage-for", "2s", "--json")
 	switch {
 	case rep.Outage == nil || rep.Outage.Mode != "hang" || rep.Outage.AtSeconds != 1 || rep.Outage.ForSeconds != 2:
 		t.Fatalf("outage %+v", rep.Outage)
 	case rep.FakeZendesk.OutageCalls["0"] == 0:
 		t.Fatalf("no call was held during the outage: %+v", rep.FakeZendesk)
-	case !strings.Contains(text.String(), "outage     fake Zendesk down (hang) from 1s to 3s"):
+	case !strings.Contains(text, "outage     fake Zendesk down (hang) from 1s to 3s"):
 		t.Fatalf("the text report does not describe the outage")
 	}
 }
 
+// TestLoadtestAuditFails: when the service cannot write tags (here: it refuses loopback helpdesk
+// URLs), the audit names what is missing and the command exits 1.
 func TestLoadtestAuditFails(t *testing.T) {
 	cfg := testConfig(t, backend{})
 	cfg.AllowLocalTargets = false
