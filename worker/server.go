@@ -38,12 +38,12 @@ func NewServer(rc redis.UniversalClient, o ServerOptions) *asynq.Server {
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
-			retry, _ := asynq.GetRetryCount(ctx)
-			max, _ := asynq.GetMaxRetry(ctx)
 			if errors.Is(err, ErrHelpdeskDown) { // the breaker logged the pause once; each held-back task would flood the log
 				log.DebugContext(ctx, "task waits for the helpdesk", "task_type", t.Type(), "task_id", id, "error", err)
 				return
 			}
+			retry, _ := asynq.GetRetryCount(ctx)
+			max, _ := asynq.GetMaxRetry(ctx)
 			log.WarnContext(ctx, "task failed", "task_type", t.Type(), "task_id", id, "retry", retry, "max_retry", max, "error", err)
 		}),
 	})
